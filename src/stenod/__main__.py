@@ -1,0 +1,5 @@
+import sys
+
+from stenod.cli import main
+
+sys.exit(main())

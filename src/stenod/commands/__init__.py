@@ -1,0 +1,1 @@
+"""Subcommands of `stenod`, one module each (see stenod.cli)."""
