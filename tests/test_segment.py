@@ -30,8 +30,10 @@ def signal(*spec: tuple[str, int]) -> np.ndarray:
     """Concatenate ('tone'|'sil', n_frames) parts, in whole 30 ms frames."""
     parts = []
     for kind, n in spec:
-        t = np.arange(n * F) / SR
-        parts.append((3000 * np.sin(2 * np.pi * 220 * t)).astype(np.int16) if kind == "tone" else np.zeros(n * F, np.int16))
+        if kind == "tone":
+            parts.append((3000 * np.sin(2 * np.pi * 220 * np.arange(n * F) / SR)).astype(np.int16))
+        else:
+            parts.append(np.zeros(n * F, np.int16))
     return np.concatenate(parts)
 
 
