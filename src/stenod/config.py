@@ -1,0 +1,368 @@
+"""Daemon configuration: immutable dataclasses, a TOML loader, and command-line overrides.
+
+The file (default ``$XDG_CONFIG_HOME/stenod/config.toml``) has one table per section::
+
+    [model]
+    name = "distil-whisper/distil-small.en"
+    [vad]
+    hangover_ms = 250
+
+Every value is checked on the way in. Unknown sections and keys are errors rather than silently
+ignored (a misspelt ``hangover`` would otherwise do nothing), and each error names the file, the
+section and the key: ``config.toml: [vad] hangover_ms: expected an integer, got 'abc'``.
+
+Overrides (``stenod --set vad.hangover_ms=250`` or dedicated flags) go through the same checks and
+produce a new object with :func:`dataclasses.replace`; nothing is ever mutated.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import tomllib
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from stenod.daemon.segment import VadConfig
+
+ZMQ_TRANSPORTS = ("ipc", "tcp", "inproc")
+
+
+class ConfigError(ValueError):
+    """The configuration is invalid; the message names the file or override, section and key."""
+
+
+def _check_positive(name: str, value: float, *, allow_inf: bool = False) -> None:
+    if math.isnan(value) or value <= 0 or (math.isinf(value) and not allow_inf):
+        raise ValueError(f"{name}: must be a positive number, got {value}")
+
+
+def _check_types(obj: Any) -> None:
+    """Type-check (and normalise int → float) every field of a section built directly in code."""
+    for f in dataclasses.fields(obj):
+        value = _coerce(_hints(type(obj))[f.name], getattr(obj, f.name), from_string=False, name=f.name)
+        object.__setattr__(obj, f.name, value)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Which model to run, where, and how."""
+
+    name: str = "distil-whisper/distil-medium.en"
+    """Model id or local path."""
+    device: str = "auto"
+    """``auto`` (best available), ``cpu``, ``cuda``, ``cuda:1``, ..."""
+    assistant_model: str | None = None
+    """Draft model for speculative decoding; None lets the model resolver pick one."""
+    decoding: Literal["plain", "speculative"] = "plain"
+    dtype: Literal["auto", "float32", "float16", "bfloat16"] = "auto"
+    attention: Literal["sdpa", "eager", "flash_attention_2"] = "sdpa"
+    compile: bool = False
+    """torch.compile the model (slower start, faster decode where supported)."""
+    static_cache: bool = False
+    """Use a static KV cache (pairs with ``compile``)."""
+
+    def __post_init__(self) -> None:
+        _check_types(self)
+        for name in ("name", "device"):
+            if not getattr(self, name).strip():
+                raise ValueError(f"{name}: must not be empty")
+        if self.assistant_model is not None and not self.assistant_model.strip():
+            raise ValueError("assistant_model: must not be empty (leave it out for none)")
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    """Where audio comes from and how it is buffered."""
+
+    source: str = "mic"
+    """``mic``, ``mic:<device>``, ``-`` for raw 16 kHz s16le on stdin, or an audio file path."""
+    speed: float = 1.0
+    """Playback speed for file sources (2.0 = twice real time, inf = as fast as possible)."""
+    exit_at_end: bool = False
+    """Exit once a file or stdin source is exhausted and its last final is published."""
+    block_ms: int = 30
+    """Capture block size."""
+    ring_s: float = 60.0
+    """Ring buffer length: how far the pipeline may fall behind (e.g. during model load)."""
+
+    def __post_init__(self) -> None:
+        _check_types(self)
+        if not self.source.strip():
+            raise ValueError("source: must not be empty")
+        _check_positive("speed", self.speed, allow_inf=True)
+        if not 1 <= self.block_ms <= 1000:
+            raise ValueError(f"block_ms: must be in 1..1000, got {self.block_ms}")
+        _check_positive("ring_s", self.ring_s)
+        if self.ring_s * 1000 < 2 * self.block_ms:
+            raise ValueError(f"ring_s: must hold at least two blocks, got {self.ring_s}")
+
+
+def _check_endpoint(name: str, value: str | None) -> None:
+    if value is None:
+        return
+    transport, sep, address = value.partition("://")
+    if not sep or transport not in ZMQ_TRANSPORTS or not address:
+        raise ValueError(f"{name}: expected a ZeroMQ endpoint such as ipc:///path or tcp://host:port, got {value!r}")
+
+
+@dataclass(frozen=True)
+class SocketsConfig:
+    """ZeroMQ endpoints; None means the per-user default from :func:`default_endpoints`."""
+
+    events: str | None = None
+    control: str | None = None
+
+    def __post_init__(self) -> None:
+        _check_types(self)
+        _check_endpoint("events", self.events)
+        _check_endpoint("control", self.control)
+        if self.events is not None and self.events == self.control:
+            raise ValueError("control: must differ from events")
+
+
+@dataclass(frozen=True)
+class StreamConfig:
+    """Publishing cadence."""
+
+    partial_interval_s: float = 0.5
+    """Minimum time between partial decodes of one utterance."""
+    snapshot_finals: int = 200
+    """Recent finals kept for catch-up snapshots."""
+    heartbeat_s: float = 1.0
+
+    def __post_init__(self) -> None:
+        _check_types(self)
+        _check_positive("partial_interval_s", self.partial_interval_s)
+        _check_positive("heartbeat_s", self.heartbeat_s)
+        if self.snapshot_finals < 0:
+            raise ValueError(f"snapshot_finals: must be >= 0, got {self.snapshot_finals}")
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole configuration; each field is one ``[section]`` of the file."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    source: SourceConfig = field(default_factory=SourceConfig)
+    vad: VadConfig = field(default_factory=VadConfig)
+    sockets: SocketsConfig = field(default_factory=SocketsConfig)
+    stream: StreamConfig = field(default_factory=StreamConfig)
+
+
+SECTIONS: dict[str, type] = {
+    "model": ModelConfig,
+    "source": SourceConfig,
+    "vad": VadConfig,
+    "sockets": SocketsConfig,
+    "stream": StreamConfig,
+}
+
+# ------------------------------------------------------------------------------ type checks
+
+_HINT_CACHE: dict[type, dict[str, Any]] = {}
+_TRUE = ("true", "yes", "on", "1")
+_FALSE = ("false", "no", "off", "0")
+_NONE = ("", "none", "null")
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    if cls not in _HINT_CACHE:
+        _HINT_CACHE[cls] = typing.get_type_hints(cls)
+    return _HINT_CACHE[cls]
+
+
+def _describe(hint: Any) -> str:
+    if typing.get_origin(hint) is Literal:
+        return "one of " + ", ".join(repr(a) for a in typing.get_args(hint))
+    if isinstance(hint, types.UnionType):
+        return " or ".join("none" if a is type(None) else _describe(a) for a in typing.get_args(hint))
+    return {int: "an integer", float: "a number", bool: "true or false", str: "a string"}[hint]
+
+
+def _coerce(hint: Any, value: Any, *, from_string: bool, name: str) -> Any:
+    """Check ``value`` against a field type, converting int → float and, for command-line
+    overrides (``from_string``), text → the field's type. Raises ValueError naming the field."""
+    if isinstance(hint, types.UnionType):  # only `X | None` is used
+        if value is None or (from_string and isinstance(value, str) and value.strip().lower() in _NONE):
+            return None
+        (inner,) = (a for a in typing.get_args(hint) if a is not type(None))
+        try:
+            return _coerce(inner, value, from_string=from_string, name=name)
+        except ValueError:
+            raise ValueError(f"{name}: expected {_describe(hint)}, got {value!r}") from None
+    ok = False
+    if typing.get_origin(hint) is Literal:
+        ok = isinstance(value, str) and value in typing.get_args(hint)
+    elif hint is bool:
+        if from_string and isinstance(value, str) and value.strip().lower() in _TRUE + _FALSE:
+            value, ok = value.strip().lower() in _TRUE, True
+        else:
+            ok = isinstance(value, bool)
+    elif hint is int:
+        if from_string and isinstance(value, str):
+            try:
+                value, ok = int(value.strip()), True
+            except ValueError:
+                pass
+        else:
+            ok = isinstance(value, int) and not isinstance(value, bool)
+    elif hint is float:
+        if from_string and isinstance(value, str):
+            try:
+                value, ok = float(value.strip()), True
+            except ValueError:
+                pass
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            value, ok = float(value), True
+    elif hint is str:
+        ok = isinstance(value, str)
+    else:  # pragma: no cover - a field type this module does not handle
+        raise TypeError(f"unsupported config field type {hint!r}")
+    if not ok:
+        raise ValueError(f"{name}: expected {_describe(hint)}, got {value!r}")
+    return value
+
+
+def _build_section(section: str, current: Any, values: Mapping[str, Any], *, from_string: bool) -> Any:
+    """``current`` with ``values`` applied; raises ValueError("key: problem")."""
+    cls = SECTIONS[section]
+    hints = _hints(cls)
+    known = [f.name for f in dataclasses.fields(cls)]
+    kwargs = {}
+    for key, value in values.items():
+        if key not in known:
+            raise ValueError(f"{key}: unknown key (known: {', '.join(known)})")
+        kwargs[key] = _coerce(hints[key], value, from_string=from_string and hints[key] is not str, name=key)
+    return dataclasses.replace(current, **kwargs)
+
+
+# ------------------------------------------------------------------------------ loading
+
+
+def default_config_path(env: Mapping[str, str] | None = None) -> Path:
+    """``$XDG_CONFIG_HOME/stenod/config.toml``, falling back to ``~/.config`` (XDG rules:
+    an empty or relative XDG_CONFIG_HOME is ignored)."""
+    env = os.environ if env is None else env
+    base = env.get("XDG_CONFIG_HOME", "")
+    if not os.path.isabs(base):
+        home = env.get("HOME") or str(Path.home())
+        base = os.path.join(home, ".config")
+    return Path(base) / "stenod" / "config.toml"
+
+
+def config_from_dict(doc: Mapping[str, Any], source: str = "config") -> Config:
+    """Build a :class:`Config` from parsed TOML; ``source`` prefixes error messages."""
+    cfg = Config()
+    for section, values in doc.items():
+        if section not in SECTIONS:
+            raise ConfigError(f"{source}: unknown section [{section}] (known: {', '.join(SECTIONS)})")
+        if not isinstance(values, dict):
+            raise ConfigError(f"{source}: [{section}] must be a table, got {values!r}")
+        try:
+            new = _build_section(section, getattr(cfg, section), values, from_string=False)
+        except ValueError as exc:
+            raise ConfigError(f"{source}: [{section}] {exc}") from None
+        cfg = dataclasses.replace(cfg, **{section: new})
+    return cfg
+
+
+def load_config(path: Path | None = None, *, env: Mapping[str, str] | None = None) -> Config:
+    """Load the configuration file. With ``path=None`` the default file is used if it exists
+    (defaults otherwise); a ``path`` that was named explicitly must exist."""
+    explicit = path is not None
+    path = Path(path) if path is not None else default_config_path(env)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        if explicit:
+            raise ConfigError(f"{path}: no such config file") from None
+        return Config()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    try:
+        doc = tomllib.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    return config_from_dict(doc, str(path))
+
+
+def apply_overrides(cfg: Config, overrides: Mapping[str, Any]) -> Config:
+    """Return ``cfg`` with ``{"section.key": value}`` overrides applied and validated.
+
+    Values may be typed (``250``) or text as typed on a command line (``"250"``, ``"true"``,
+    ``"none"`` for an optional value); text is converted to the field's type.
+    """
+    grouped: dict[str, dict[str, Any]] = {}
+    for dotted, value in overrides.items():
+        section, _, key = dotted.partition(".")
+        if section not in SECTIONS or not key:
+            raise ConfigError(f"override {dotted!r}: expected section.key with a section among {', '.join(SECTIONS)}")
+        grouped.setdefault(section, {})[key] = value
+    for section, values in grouped.items():
+        try:
+            new = _build_section(section, getattr(cfg, section), values, from_string=True)
+        except ValueError as exc:
+            raise ConfigError(f"override {section}.{exc}") from None
+        cfg = dataclasses.replace(cfg, **{section: new})
+    return cfg
+
+
+def to_toml(cfg: Config) -> str:
+    """The configuration as TOML that :func:`load_config` reads back to an equal object
+    (None values are written as comments, since TOML has no null)."""
+    lines: list[str] = []
+    for section in SECTIONS:
+        lines.append(f"[{section}]")
+        for f in dataclasses.fields(getattr(cfg, section)):
+            value = getattr(getattr(cfg, section), f.name)
+            if value is None:
+                lines.append(f"# {f.name} = (unset)")
+            elif isinstance(value, bool):
+                lines.append(f"{f.name} = {'true' if value else 'false'}")
+            elif isinstance(value, float) and math.isinf(value):
+                lines.append(f"{f.name} = {'inf' if value > 0 else '-inf'}")
+            elif isinstance(value, (int, float)):
+                lines.append(f"{f.name} = {value!r}")
+            else:
+                lines.append(f"{f.name} = {json.dumps(value, ensure_ascii=False)}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------ endpoints
+
+
+def runtime_dir(env: Mapping[str, str] | None = None) -> Path:
+    """Directory for the daemon's sockets: ``$XDG_RUNTIME_DIR/stenod``, or ``/tmp/stenod-$UID``
+    when XDG_RUNTIME_DIR is unset or empty. Creating it (mode 0700) is the publisher's job."""
+    env = os.environ if env is None else env
+    base = env.get("XDG_RUNTIME_DIR", "")
+    if base:
+        return Path(base) / "stenod"
+    return Path(f"/tmp/stenod-{os.getuid()}")
+
+
+def default_endpoints(env: Mapping[str, str] | None = None) -> tuple[str, str]:
+    """Default ``(events, control)`` endpoints: ipc sockets in :func:`runtime_dir`."""
+    base = runtime_dir(env)
+    return f"ipc://{base / 'events'}", f"ipc://{base / 'control'}"
+
+
+def resolve_endpoints(sockets: SocketsConfig, env: Mapping[str, str] | None = None) -> tuple[str, str]:
+    """The ``(events, control)`` endpoints to use: configured ones, defaults for the rest."""
+    events, control = default_endpoints(env)
+    return sockets.events or events, sockets.control or control
+
+
+__all__ = [
+    "ConfigError", "ModelConfig", "SourceConfig", "VadConfig", "SocketsConfig", "StreamConfig",
+    "Config", "SECTIONS", "default_config_path", "config_from_dict", "load_config",
+    "apply_overrides", "to_toml", "runtime_dir", "default_endpoints", "resolve_endpoints",
+]  # fmt: skip
