@@ -120,24 +120,23 @@ def test_sounddevice_in_child_captures_virtual_mic(pulse, corpus, tmp_path):
     reference = read_wav(clip["path"])
     seconds = len(reference) / SR + 1.5
     out = tmp_path / "sd.npy"
+    errors = tmp_path / "stderr.txt"
     # The child starts after pulseaudio is up: PortAudio enumerates devices only once, at init.
-    child = subprocess.Popen([sys.executable, "-c", SD_RECORDER, str(seconds), str(out)],
-                             env=pulse.environ(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             text=True)
-    try:
-        info = json.loads(child.stdout.readline() or "null")
-        assert info, child.stderr.read()
-        assert any(d["inputs"] > 0 for d in info["devices"]), info
-        assert info["default_input"] >= 0, info
-        assert child.stdout.readline().strip() == "READY", child.stderr.read()
-        pulse.play(clip["path"])
-        child.wait(seconds + 20)
-        tail = child.stdout.read()
-        assert child.returncode == 0, child.stderr.read()
-    finally:
-        if child.poll() is None:
-            child.kill()
-            child.wait()
+    with open(errors, "w") as err, subprocess.Popen(
+            [sys.executable, "-c", SD_RECORDER, str(seconds), str(out)], env=pulse.environ(),
+            stdout=subprocess.PIPE, stderr=err, text=True) as child:
+        try:
+            info = json.loads(child.stdout.readline() or "null")
+            assert info, errors.read_text()
+            assert any(d["inputs"] > 0 for d in info["devices"]), info
+            assert info["default_input"] >= 0, info
+            assert child.stdout.readline().strip() == "READY", errors.read_text()
+            pulse.play(clip["path"])
+            tail = child.stdout.read()
+            assert child.wait(seconds + 20) == 0, errors.read_text()
+        finally:
+            if child.poll() is None:
+                child.kill()
     recorded = np.load(out)
     assert len(recorded) >= 0.95 * seconds * SR
     # The played clip comes back nearly unchanged (16 kHz → 48 kHz sink → 16 kHz capture).
