@@ -22,6 +22,10 @@ SR = 16000
 F = 480  # samples in a 30 ms frame
 
 
+# The timing tests below were written for these settings; pinned so a change of defaults
+# does not change what they check.
+BASE = VadConfig(hangover_ms=300, early_ms=120)
+
 def energy_vad(frame: bytes) -> bool:
     return float(np.abs(np.frombuffer(frame, dtype=np.int16)).mean()) > 500
 
@@ -38,7 +42,7 @@ def signal(*spec: tuple[str, int]) -> np.ndarray:
 
 
 def seg(cfg: VadConfig | None = None) -> Segmenter:
-    return Segmenter(cfg or VadConfig(), SR, vad=energy_vad)
+    return Segmenter(cfg or BASE, SR, vad=energy_vad)
 
 
 def run(x: np.ndarray, cfg: VadConfig | None = None, blocks: list[int] | None = None, start: int = 0, flush=False):
@@ -121,7 +125,7 @@ def test_preroll_clamped_at_stream_start_and_absolute_positions():
 
 
 def test_preroll_zero_and_onset_rounding():
-    cfg = VadConfig(preroll_ms=0, onset_ms=40)  # 40 ms rounds up to 2 frames
+    cfg = VadConfig(preroll_ms=0, onset_ms=40, hangover_ms=300, early_ms=120)  # 40 ms rounds up to 2 frames
     ev = run(signal(("sil", 5), ("tone", 1), ("sil", 2), ("tone", 2), ("sil", 12)), cfg)
     assert ev[0] == UttStart(1, 8 * F)
 
@@ -164,7 +168,7 @@ def test_short_pause_gives_no_tentative_end():
 
 
 def test_early_zero_disables_tentative_end():
-    ev = run(signal(("sil", 10), ("tone", 5), ("sil", 12)), VadConfig(early_ms=0))
+    ev = run(signal(("sil", 10), ("tone", 5), ("sil", 12)), VadConfig(early_ms=0, hangover_ms=300))
     assert not any(isinstance(e, (UttTentativeEnd, UttResumed)) for e in ev)
     assert ev[-1] == UttEnd(1, 15 * F, "silence")
 
@@ -181,7 +185,7 @@ def test_consecutive_utterances_number_up_and_preroll_stops_at_previous_end():
 
 # ------------------------------------------------------------------------------ max length
 
-SPLIT = VadConfig(max_utterance_s=3.0, split_search_s=1.0)  # 100 frames; search the last 33
+SPLIT = VadConfig(max_utterance_s=3.0, split_search_s=1.0, hangover_ms=300, early_ms=120)  # 100 frames; search the last 33
 
 
 def test_max_length_splits_at_longest_pause_without_loss_or_duplication():

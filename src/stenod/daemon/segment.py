@@ -66,11 +66,11 @@ class VadConfig:
     """VAD frame length; webrtcvad accepts 10, 20 or 30 ms."""
     onset_ms: int = 90
     """Consecutive voiced audio needed to start an utterance (filters clicks)."""
-    hangover_ms: int = 300
+    hangover_ms: int = 210
     """Silence that ends an utterance: the main end-of-speech latency."""
     preroll_ms: int = 300
     """Audio kept before the onset so the first syllable is not lost."""
-    early_ms: int = 120
+    early_ms: int = 90
     """Silence after which a tentative end is announced (0 disables); must be < hangover_ms."""
     max_utterance_s: float = 20.0
     """Utterances are split before reaching this length (Whisper's window is 30 s)."""

@@ -1,0 +1,211 @@
+"""The inference worker: alone owns the model; turns segmenter events into partials and finals.
+
+Each pass it takes *all* queued events, so when it falls behind, partials are coalesced (only the
+newest state of an utterance is decoded) while finals are never dropped. At a tentative end (the
+first silence frames) it starts the final decode at once, in parallel with the hangover wait; if
+the utterance then ends where the tentative end said, that decode is the final, otherwise it is
+discarded. Publishing rules for one utterance: `speech.start` at onset, partials with non-empty
+text, one `final` when the text is non-empty or a partial was shown (an empty final retracts it),
+and `speech.end` always.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from stenod import SAMPLE_RATE
+from stenod.daemon.segment import UttAudio, UttEnd, UttResumed, UttStart, UttTentativeEnd
+from stenod.daemon.stabilize import Stabilizer
+from stenod.protocol import AudioSpan, Final, Partial, SpeechEnd, SpeechStart, StatusEvent
+from stenod.types import Transcript
+
+log = logging.getLogger("stenod.infer")
+
+
+class EndOfStream:
+    """Queued after the last segmenter event of a finite source."""
+
+
+@dataclass
+class Timeline:
+    """Maps stream sample positions to monotonic time (None when the stream is not paced)."""
+
+    origin_ns: Callable[[], int]
+    speed: float = 1.0
+
+    def mono_ns(self, sample: int) -> int | None:
+        if not np.isfinite(self.speed):
+            return None
+        return self.origin_ns() + int(sample / SAMPLE_RATE / self.speed * 1e9)
+
+
+@dataclass
+class _Utterance:
+    utt: int
+    start: int
+    chunks: list[np.ndarray] = field(default_factory=list)
+    length: int = 0
+    rev: int = 0
+    decoded_to: int = 0
+    shown: bool = False  # a non-empty partial was published
+    tentative_end: int | None = None
+    early: tuple[int, Transcript] | None = None
+    stabilizer: Stabilizer = field(default_factory=Stabilizer)
+
+    def add(self, ev: UttAudio) -> None:
+        offset = ev.start - self.start
+        if offset < self.length:  # re-sent audio after a max-length split: keep the newest copy
+            self.audio_until(offset)
+        elif offset > self.length:  # never expected from the segmenter; keep the timeline exact
+            self.chunks.append(np.zeros(offset - self.length, np.int16))
+            self.length = offset
+        self.chunks.append(ev.samples)
+        self.length += len(ev.samples)
+
+    def audio_until(self, n: int) -> np.ndarray:
+        """The first `n` samples as float32 (and keep only those)."""
+        pcm = np.concatenate(self.chunks) if self.chunks else np.zeros(0, np.int16)
+        pcm = pcm[:n]
+        self.chunks, self.length = [pcm], len(pcm)
+        return pcm.astype(np.float32) / 32768.0
+
+
+class InferenceWorker(threading.Thread):
+    def __init__(self, load: Callable[[], object], inbox: queue.Queue, publish: Callable[[object], None],
+                 timeline: Timeline, partial_interval_s: float, stats, on_ready: Callable[[object], None],
+                 on_done: Callable[[str | None], None]):
+        super().__init__(name="inference", daemon=True)
+        self.load, self.inbox, self.publish = load, inbox, publish
+        self.timeline, self.stats = timeline, stats
+        self.partial_samples = int(partial_interval_s * SAMPLE_RATE)
+        self.on_ready, self.on_done = on_ready, on_done
+        self.backend = None
+        self.cur: _Utterance | None = None
+        self._halt = threading.Event()
+
+    def stop(self) -> None:
+        self._halt.set()
+        self.inbox.put(EndOfStream())
+
+    def run(self) -> None:
+        try:
+            self.backend = self.load()
+        except Exception as exc:  # noqa: BLE001 - reported to the user by the service, which exits
+            log.debug("model load failed", exc_info=True)
+            self.on_done(str(exc))
+            return
+        self.on_ready(self.backend)
+        error = None
+        try:
+            self._loop()
+        except Exception as exc:  # noqa: BLE001 - a bug here must stop the daemon loudly, not hang it
+            log.exception("inference worker failed")
+            error = f"inference worker failed: {exc}"
+        self.on_done(error)
+
+    def _loop(self) -> None:
+        while True:
+            items = [self.inbox.get()]
+            while True:
+                try:
+                    items.append(self.inbox.get_nowait())
+                except queue.Empty:
+                    break
+            ended = {ev.utt for ev in items if isinstance(ev, UttEnd)}
+            for ev in items:
+                if isinstance(ev, EndOfStream):
+                    return
+                self._handle(ev, ended)
+            if self._halt.is_set():
+                return
+            self._maybe_decode_ahead()
+
+    def _handle(self, ev, ended: set[int]) -> None:
+        if isinstance(ev, UttStart):
+            self.cur = _Utterance(ev.utt, ev.start)
+            self.stats.count("utterances")
+            self.publish(SpeechStart(utt=ev.utt, audio_ms=_ms(ev.start)))
+        elif self.cur is None or getattr(ev, "utt", None) != self.cur.utt:
+            log.debug("event for an unknown utterance dropped: %r", ev)
+        elif isinstance(ev, UttAudio):
+            self.cur.add(ev)
+        elif isinstance(ev, UttTentativeEnd):
+            self.cur.tentative_end = ev.end
+        elif isinstance(ev, UttResumed):
+            self.cur.tentative_end, self.cur.early = None, None
+        elif isinstance(ev, UttEnd):
+            self._final(self.cur, ev)
+            self.cur = None
+
+    def _maybe_decode_ahead(self) -> None:
+        u = self.cur
+        if u is None:
+            return
+        if u.tentative_end is not None and u.early is None:
+            n = u.tentative_end - u.start
+            t = self._decode(u, n)
+            u.early = (u.tentative_end, t)
+            self._partial(u, t, n)
+        elif u.tentative_end is None and u.length - u.decoded_to >= self.partial_samples:
+            n = u.length
+            self._partial(u, self._decode(u, n), n)
+
+    def _decode(self, u: _Utterance, n: int) -> Transcript:
+        """Decode the utterance's first `n` samples."""
+        audio = u.audio_until(min(max(0, n), u.length))
+        try:
+            t = self.backend.transcribe(audio)
+        except (RuntimeError, ValueError) as exc:
+            log.error("decoding utterance %d failed: %s", u.utt, exc)
+            self.stats.count("decode_errors")
+            return Transcript(text="", guard=f"error: {exc}", audio_s=len(audio) / SAMPLE_RATE)
+        if not t.text and t.guard:
+            self.stats.count("guard_drops")
+        self.stats.record_decode(t)
+        return t
+
+    def _partial(self, u: _Utterance, t: Transcript, n: int) -> None:
+        u.decoded_to = n
+        if not t.text:
+            return
+        text, stable = u.stabilizer.update(t.text)
+        u.rev += 1
+        u.shown = True
+        self.publish(Partial(utt=u.utt, rev=u.rev, audio=AudioSpan(_ms(u.start), _ms(u.start + n)), text=text,
+                             stable_len=stable))
+
+    def _final(self, u: _Utterance, ev: UttEnd) -> None:
+        endpoint_ns = time.monotonic_ns()
+        early = u.early is not None and u.early[0] == ev.end
+        t = u.early[1] if early else self._decode(u, ev.end - u.start)
+        text, stable = u.stabilizer.finalize(t.text) if t.text or u.shown else ("", 0)
+        if text or u.shown:
+            speech_end_ns = self.timeline.mono_ns(ev.end)
+            timings = {
+                "speech_start_ms": _ms(u.start), "speech_end_ms": _ms(ev.end), "end_reason": ev.reason,
+                "endpoint_mono_ns": endpoint_ns, "speech_end_mono_ns": speech_end_ns,
+                "stream_origin_mono_ns": self.timeline.origin_ns(),
+                "inference_ms": round(t.total_ms, 1), "encode_ms": round(t.encode_ms, 1),
+                "decode_ms": round(t.decode_ms, 1), "early_decode": early,
+                "no_speech_prob": round(t.no_speech_prob, 4), "avg_logprob": round(t.avg_logprob, 4),
+                "guard": t.guard, **t.extra,
+            }
+            u.rev += 1
+            self.publish(Final(utt=u.utt, rev=u.rev, audio=AudioSpan(_ms(u.start), _ms(ev.end)), text=text,
+                               stable_len=stable, model=self.backend.name, timings=timings))
+        self.publish(SpeechEnd(utt=u.utt, audio_ms=_ms(ev.end)))
+
+
+def _ms(sample: int) -> int:
+    return int(round(sample * 1000 / SAMPLE_RATE))
+
+
+def status_event(state: str, **detail) -> StatusEvent:
+    return StatusEvent(state=state, detail=detail)
