@@ -14,7 +14,7 @@ import sys
 
 from stenod import __version__
 
-COMMANDS = ("transcribe", "models")
+COMMANDS = ("run", "transcribe", "models", "tail", "control")
 
 
 class UserError(Exception):
