@@ -195,7 +195,7 @@ def test_apply_overrides_typed_and_text():
         ({"model.compile": "maybe"}, "override model.compile: expected true or false, got 'maybe'"),
         ({"model.decoding": "greedy"}, "override model.decoding: expected one of"),
         ({"source.speed": None}, "override source.speed: expected a number, got None"),
-        ({"vad.early_ms": 210}, "override vad.early_ms: must be less than hangover_ms"),
+        ({"vad.early_ms": 360}, "override vad.early_ms: must be less than hangover_ms"),
     ],
 )
 def test_apply_overrides_errors(overrides, message):

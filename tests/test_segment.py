@@ -24,7 +24,7 @@ F = 480  # samples in a 30 ms frame
 
 # The timing tests below were written for these settings; pinned so a change of defaults
 # does not change what they check.
-BASE = VadConfig(hangover_ms=300, early_ms=120)
+BASE = VadConfig(hangover_ms=300, early_ms=120, resume_ms=30)
 
 def energy_vad(frame: bytes) -> bool:
     return float(np.abs(np.frombuffer(frame, dtype=np.int16)).mean()) > 500
@@ -125,7 +125,7 @@ def test_preroll_clamped_at_stream_start_and_absolute_positions():
 
 
 def test_preroll_zero_and_onset_rounding():
-    cfg = VadConfig(preroll_ms=0, onset_ms=40, hangover_ms=300, early_ms=120)  # 40 ms rounds up to 2 frames
+    cfg = VadConfig(preroll_ms=0, onset_ms=40, hangover_ms=300, early_ms=120, resume_ms=30)  # 40 ms rounds up to 2 frames
     ev = run(signal(("sil", 5), ("tone", 1), ("sil", 2), ("tone", 2), ("sil", 12)), cfg)
     assert ev[0] == UttStart(1, 8 * F)
 
@@ -168,7 +168,7 @@ def test_short_pause_gives_no_tentative_end():
 
 
 def test_early_zero_disables_tentative_end():
-    ev = run(signal(("sil", 10), ("tone", 5), ("sil", 12)), VadConfig(early_ms=0, hangover_ms=300))
+    ev = run(signal(("sil", 10), ("tone", 5), ("sil", 12)), VadConfig(early_ms=0, hangover_ms=300, resume_ms=30))
     assert not any(isinstance(e, (UttTentativeEnd, UttResumed)) for e in ev)
     assert ev[-1] == UttEnd(1, 15 * F, "silence")
 
@@ -185,7 +185,7 @@ def test_consecutive_utterances_number_up_and_preroll_stops_at_previous_end():
 
 # ------------------------------------------------------------------------------ max length
 
-SPLIT = VadConfig(max_utterance_s=3.0, split_search_s=1.0, hangover_ms=300, early_ms=120)  # 100 frames; search the last 33
+SPLIT = VadConfig(max_utterance_s=3.0, split_search_s=1.0, hangover_ms=300, early_ms=120, resume_ms=30)  # 100 frames; search the last 33
 
 
 def test_max_length_splits_at_longest_pause_without_loss_or_duplication():
@@ -415,3 +415,28 @@ def test_random_streams_keep_the_invariants(seed):
                 for f in range(run_from, k):
                     assert any(s <= f * F and (f + 1) * F <= en for s, en in spans), f
             run_from = None
+
+
+def test_short_blip_in_the_hangover_does_not_resume():
+    """One voiced frame (a click) inside the hangover counts as silence; two frames resume."""
+    cfg = VadConfig(hangover_ms=300, early_ms=120, resume_ms=60, preroll_ms=0)
+    ev = run(signal(("sil", 10), ("tone", 10), ("sil", 4), ("tone", 1), ("sil", 12)), cfg)
+    ends = [e for e in ev if isinstance(e, UttEnd)]
+    assert len(ends) == 1 and ends[0].end == 20 * F
+    assert ev.index(ends[0]) < len(ev) and not any(isinstance(e, UttResumed) for e in ev)
+    ev = run(signal(("sil", 10), ("tone", 10), ("sil", 4), ("tone", 2), ("sil", 12)), cfg)
+    ends = [e for e in ev if isinstance(e, UttEnd)]
+    assert len(ends) == 1 and ends[0].end == 26 * F
+    assert any(isinstance(e, UttResumed) for e in ev)
+
+
+def test_spectral_gate_rejects_white_noise_not_voice():
+    from stenod.daemon.segment import spectral_flatness
+
+    rng = np.random.default_rng(1)
+    noise = (rng.standard_normal(F) * 1000).astype(np.int16)
+    t = np.arange(F) / SR
+    voice = sum(np.sin(2 * np.pi * 150 * k * t) / k for k in range(1, 20))  # a harmonic, voice-like buzz
+    voice = (voice / np.abs(voice).max() * 8000).astype(np.int16)
+    assert spectral_flatness(noise, SR) > 0.45
+    assert spectral_flatness(voice, SR) < 0.2

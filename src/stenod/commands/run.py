@@ -32,7 +32,7 @@ def register(sub) -> None:
     g.add_argument("--vad-aggressiveness", type=int, choices=range(4), metavar="0-3",
                    help="webrtcvad aggressiveness (default 2)")
     g.add_argument("--onset-ms", type=int, help="voiced audio needed to start an utterance (default 90)")
-    g.add_argument("--hangover-ms", type=int, help="silence that ends an utterance (default 210; raise it for speakers who pause mid-sentence)")
+    g.add_argument("--hangover-ms", type=int, help="silence that ends an utterance (default 360)")
     g.add_argument("--preroll-ms", type=int, help="audio kept before the onset (default 300)")
     g.add_argument("--max-utterance-s", type=float, help="split longer utterances at a pause (default 20)")
     p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",

@@ -66,12 +66,19 @@ class VadConfig:
     """VAD frame length; webrtcvad accepts 10, 20 or 30 ms."""
     onset_ms: int = 90
     """Consecutive voiced audio needed to start an utterance (filters clicks)."""
-    hangover_ms: int = 210
+    hangover_ms: int = 360
     """Silence that ends an utterance: the main end-of-speech latency."""
     preroll_ms: int = 300
     """Audio kept before the onset so the first syllable is not lost."""
-    early_ms: int = 90
+    early_ms: int = 120
     """Silence after which a tentative end is announced (0 disables); must be < hangover_ms."""
+    resume_ms: int = 60
+    """Voiced audio needed to resume an utterance during its hangover; shorter blips (a click,
+    one misclassified frame of background noise) count as silence."""
+    speech_gate: float = 0.4
+    """Frames whose spectral flatness is above this are noise, not speech, whatever webrtcvad
+    says (it takes white noise, hiss and clicks for speech; voiced speech is far from flat).
+    1.0 turns the gate off. Only applies to the built-in webrtcvad classifier."""
     max_utterance_s: float = 20.0
     """Utterances are split before reaching this length (Whisper's window is 30 s)."""
     split_search_s: float = 3.0
@@ -86,6 +93,10 @@ class VadConfig:
         _check_int("hangover_ms", self.hangover_ms, 1)
         _check_int("preroll_ms", self.preroll_ms, 0)
         _check_int("early_ms", self.early_ms, 0)
+        _check_int("resume_ms", self.resume_ms, 1)
+        if isinstance(self.speech_gate, bool) or not isinstance(self.speech_gate, (int, float)) \
+                or not 0.0 < self.speech_gate <= 1.0:
+            raise ValueError(f"speech_gate: must be a number in (0, 1], got {self.speech_gate!r}")
         if self.early_ms >= self.hangover_ms:
             raise ValueError(f"early_ms: must be less than hangover_ms ({self.hangover_ms}), got {self.early_ms}")
         max_s = _check_seconds("max_utterance_s", self.max_utterance_s)
@@ -151,6 +162,15 @@ class UttEnd:
 SegEvent = Union[UttStart, UttAudio, UttTentativeEnd, UttResumed, UttEnd]
 
 
+def spectral_flatness(frame: np.ndarray, sample_rate: int) -> float:
+    """Geometric over arithmetic mean of the power spectrum between 125 Hz and 6.25 kHz: about
+    0.56 for white noise, below 0.3 for nearly all speech frames (1.2 % above 0.4 on the corpus)."""
+    n = frame.shape[0]
+    power = np.abs(np.fft.rfft(frame.astype(np.float64) * np.hanning(n))) ** 2 + 1e-10
+    band = power[max(1, int(125 * n / sample_rate)) : max(2, int(6250 * n / sample_rate))]
+    return float(np.exp(np.mean(np.log(band))) / np.mean(band))
+
+
 class _Frame(NamedTuple):
     start: int
     voiced: bool
@@ -179,7 +199,12 @@ class Segmenter:
             import webrtcvad  # lazy: only the daemon needs it
 
             webrtc = webrtcvad.Vad(cfg.aggressiveness)
-            vad = lambda frame: webrtc.is_speech(frame, sample_rate)  # noqa: E731
+            gate = cfg.speech_gate
+
+            def vad(frame: bytes) -> bool:
+                if not webrtc.is_speech(frame, sample_rate):
+                    return False
+                return gate >= 1.0 or spectral_flatness(np.frombuffer(frame, np.int16), sample_rate) < gate
         self.cfg = cfg
         self.sample_rate = sample_rate
         self._vad = vad
@@ -192,6 +217,7 @@ class Segmenter:
         self._hang = max(1, frames(cfg.hangover_ms))
         self._pre = frames(cfg.preroll_ms)
         self._early = frames(cfg.early_ms)
+        self._resume = max(1, frames(cfg.resume_ms))
         self._max = round(cfg.max_utterance_s * sample_rate)
         self._search = round(cfg.split_search_s * sample_rate)
         keep = max(self._search // self._flen + 1, self._pre + self._onset, self._hang)
@@ -207,6 +233,7 @@ class Segmenter:
         self._last_voiced_end = 0
         self._silence_run = 0  # unvoiced frames since the last voiced one (speech state)
         self._tentative = False
+        self._resume_run = 0  # consecutive voiced frames inside a silence (speech state)
         self._voiced_run = 0  # consecutive voiced frames (idle state)
         self._floor = 0  # pre-roll never reaches before this (end of the previous utterance)
         self._out: list[np.ndarray] = []  # audio to be emitted as one UttAudio
@@ -274,7 +301,8 @@ class Segmenter:
             if self._voiced_run >= self._onset:
                 self._onset_reached(events, end)
             return
-        if voiced:
+        self._resume_run = self._resume_run + 1 if voiced else 0
+        if voiced and (not self._silence_run or self._resume_run >= self._resume):
             if self._silence_run:
                 if self._tentative:
                     self._emit(events, UttResumed(self._utt))
@@ -285,13 +313,14 @@ class Segmenter:
             self._last_voiced_end = end
             self._silence_run = 0
             self._tentative = False
-        else:
+        else:  # silence, or a voiced blip too short to resume: the hangover runs on
             self._silence_run += 1
             if self._early and not self._tentative and self._silence_run >= self._early:
                 self._emit(events, UttTentativeEnd(self._utt, self._last_voiced_end))
                 self._tentative = True
             if self._silence_run >= self._hang:
                 self._end(events, self._last_voiced_end, "silence")
+                self._voiced_run = self._resume_run  # a blip that outlasted the hangover may be an onset
                 return
         if end - self._utt_start >= self._max:
             self._split(events, end)
