@@ -338,7 +338,7 @@ def test_input_validation():
         ({"onset_ms": 0}, "onset_ms"),
         ({"hangover_ms": "300"}, "hangover_ms"),
         ({"preroll_ms": -1}, "preroll_ms"),
-        ({"early_ms": 300}, "early_ms"),
+        ({"early_ms": 360}, "early_ms"),
         ({"max_utterance_s": 0}, "max_utterance_s"),
         ({"max_utterance_s": float("inf")}, "max_utterance_s"),
         ({"split_search_s": 25.0}, "split_search_s"),
