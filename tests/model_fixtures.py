@@ -33,3 +33,16 @@ def bundled_model(stenod_env) -> Path:
     path = Path(out.stdout.strip().split(": ", 1)[1])
     assert (path / "model.safetensors").is_file()
     return path
+
+
+@pytest.fixture(scope="session")
+def offline_results(corpus, stenod_env, bundled_model) -> dict:
+    """`stenod transcribe --json` over every corpus clip and noise file, once: path -> result."""
+    import json
+    import subprocess
+
+    paths = [c["path"] for c in corpus.clips] + [n["path"] for n in corpus.noise]
+    out = subprocess.run(STENOD + ["transcribe", "--model", "bundled:tiny.en", "--json", *paths],
+                         env=stenod_env, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr
+    return {r["path"]: r for r in map(json.loads, out.stdout.splitlines())}
