@@ -1,0 +1,94 @@
+"""`stenod bench CORPUS_DIR`: accuracy, latency and cost of the real pipeline, in one table."""
+
+from __future__ import annotations
+
+import argparse
+import math
+from pathlib import Path
+
+
+def _speed(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError("must be a positive number (1 = real time)")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError("must be >= 0")
+    return value
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "bench", help="measure accuracy, latency and cost on a speech corpus",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Run a corpus (manifest.json format of DESIGN.md) through the model offline, clip by clip, "
+                    "and through the real daemon as a stream paced at real time, with a subscriber in a separate "
+                    "process timestamping what arrives. Reports WER (offline and of the streamed finals, in %, "
+                    "after Whisper's English normalization), final and first-partial latency (wall clock, from "
+                    "the true speech boundaries), hallucinated words (session pauses and noise files), idle CPU, "
+                    "peak memory and start-up time.",
+        epilog="examples:\n  stenod bench corpus/ --model bundled:tiny.en --json bench.json --plot bench.png\n"
+               "  stenod bench corpus/ --skip-offline --set vad.hangover_ms=150")
+    p.add_argument("corpus", type=Path, metavar="CORPUS_DIR", help="directory with manifest.json")
+    p.add_argument("--model", help="model to measure (as for stenod run; default: the daemon's default)")
+    p.add_argument("--device", help="auto, cpu, cuda, cuda:N")
+    p.add_argument("--assistant-model", metavar="A", help="draft model for speculative decoding")
+    p.add_argument("--json", type=Path, metavar="OUT.json", help="write the results as JSON")
+    p.add_argument("--plot", type=Path, metavar="OUT.png", help="draw the streaming timeline (needs matplotlib)")
+    p.add_argument("--speed", type=_speed, default=1.0,
+                   help="replay speed of the streaming part (default 1 = real time; latency stays in wall ms)")
+    p.add_argument("--config", type=Path, help="daemon config file (default: the daemon's usual one)")
+    p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                   help="config override for the daemon and the offline model, e.g. vad.hangover_ms=150")
+    p.add_argument("--skip-offline", action="store_true", help="skip the clip-by-clip part")
+    p.add_argument("--skip-streaming", action="store_true", help="skip the daemon part")
+    p.add_argument("--idle-s", type=_seconds, default=12.0, metavar="S",
+                   help="silence after the sessions, for the idle-CPU measurement (default 12)")
+    p.add_argument("--keep", type=Path, metavar="DIR", help="keep the stream WAV, event log and daemon log here")
+    p.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    import sys
+
+    from stenod.asr.resolve import ModelError
+    from stenod.bench.corpus import CorpusError
+    from stenod.bench.report import Progress, format_report, write_json
+    from stenod.bench.runner import BenchOptions, run_bench
+    from stenod.bench.streaming import BenchError
+    from stenod.cli import UserError
+
+    if args.plot:
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            raise UserError("--plot needs matplotlib: pip install 'stenod[bench]'") from None
+    opts = BenchOptions(corpus=args.corpus, model=args.model, device=args.device,
+                        assistant_model=args.assistant_model, speed=args.speed, config=args.config,
+                        sets=tuple(args.set), idle_s=args.idle_s, skip_offline=args.skip_offline,
+                        skip_streaming=args.skip_streaming, keep=args.keep, plot=args.plot)
+    progress = Progress(enabled=not args.quiet)
+    try:
+        result = run_bench(opts, progress, progress.line)
+    except (CorpusError, BenchError, ModelError) as exc:
+        raise UserError(str(exc)) from None
+    finally:
+        progress.clear()
+    if args.json:
+        write_json(result, args.json)
+    print(format_report(result))
+    if args.json or args.plot:
+        print("", *(f"wrote {p}" for p in (args.json, args.plot) if p), sep="\n")
+    sys.stdout.flush()
+    return 0
