@@ -42,18 +42,23 @@ def _duration(seconds: Any) -> str:
 def _pairs(mapping: Any) -> str:
     if not isinstance(mapping, Mapping) or not mapping:
         return "–"
-    return ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in mapping.items())
+    return ", ".join(f"{k.replace('_', ' ')} {_text(v)}" for k, v in mapping.items())
+
+
+def _text(value: Any) -> str:
+    """A reply value for people: a dash for none (e.g. no model while it is still loading)."""
+    return "–" if value is None or value == "" else str(value)
 
 
 def format_status(reply: Mapping[str, Any]) -> str:
     """The status reply as a few aligned lines for a person; unknown fields are left out."""
     lines = [
-        ("state", str(reply.get("state", "?"))),
-        ("session", str(reply.get("session", "?"))),
-        ("model", f"{reply.get('model', '?')} on {reply.get('device', '?')}"),
-        ("source", str(reply.get("source", "?"))),
+        ("state", _text(reply.get("state"))),
+        ("session", _text(reply.get("session"))),
+        ("model", _text(reply.get("model")) + (f" on {reply['device']}" if reply.get("device") else "")),
+        ("source", _text(reply.get("source"))),
         ("uptime", _duration(reply.get("uptime_s"))),
-        ("seq", str(reply.get("seq", "?"))),
+        ("seq", _text(reply.get("seq"))),
         ("counters", _pairs(reply.get("counters"))),
     ]
     latency = reply.get("latency_ms")
