@@ -39,12 +39,13 @@ class Proc:
 
     def __init__(self, args: list[str], env: dict[str, str], *, tty_columns: int | None = None):
         self.out, self.err = bytearray(), bytearray()
+        self._slave: int | None = None
         if tty_columns:
             master, slave = pty.openpty()
             fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, tty_columns, 0, 0))
             self.proc = subprocess.Popen([sys.executable, "-m", "stenod", *args], env=env, stdout=slave,
                                          stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
-            os.close(slave)
+            self._slave = slave  # kept open until stop(): output written just before exit is not lost
             self._threads = [threading.Thread(target=self._read_fd, args=(master, self.out), daemon=True)]
         else:
             self.proc = subprocess.Popen([sys.executable, "-m", "stenod", *args], env=env, stdout=subprocess.PIPE,
@@ -82,6 +83,10 @@ class Proc:
             code = self.proc.wait(timeout)
         finally:
             self.kill()
+        if self._slave is not None:
+            time.sleep(0.2)  # let the reader drain the pty, then end it with EIO
+            os.close(self._slave)
+            self._slave = None
         for t in self._threads:
             t.join(2)
         return code
@@ -109,6 +114,7 @@ def test_tail_json_prints_every_body_as_received(daemon, env):
     proc = tail(daemon, env, "--json", "--history", "1")
     try:
         proc.wait_for("err", f"connected to stenod session {daemon.session[:8]} (model fake/tiny)")
+        daemon.wait_subscribed()  # else the first events may precede the subscription
         daemon.publish(partial(1, 0, "hel"))
         daemon.publish(partial(1, 1, "hello wor", 6))
         daemon.publish(final(1, "hello world"))
@@ -126,6 +132,7 @@ def test_tail_to_a_pipe_prints_finals_one_per_line(daemon, env):
     proc = tail(daemon, env, "--history", "0")
     try:
         proc.wait_for("err", "connected to stenod session")
+        daemon.wait_subscribed()  # else the first events may precede the subscription
         daemon.publish(partial(0, 0, "good"))
         daemon.publish(final(0, " good morning"))
         daemon.publish(partial(1, 0, "how"))
@@ -147,6 +154,7 @@ def test_tail_on_a_terminal_rewrites_the_partial_line(daemon, env):
     proc = tail(daemon, env, "--history", "0", tty_columns=30)
     try:
         proc.wait_for("err", "connected to stenod session")
+        daemon.wait_subscribed()  # else the first events may precede the subscription
         daemon.publish(partial(0, 0, "the quick", 4))
         daemon.publish(partial(0, 1, "the quick brown fox jumps over the lazy", 20))
         proc.wait_for("out", "lazy")
@@ -166,6 +174,7 @@ def test_tail_no_color_on_a_terminal(daemon, env):
     proc = tail(daemon, env, "--history", "0", "--no-color", tty_columns=80)
     try:
         proc.wait_for("err", "connected")
+        daemon.wait_subscribed()  # else the first events may precede the subscription
         daemon.publish(partial(0, 0, "plain text", 6))
         proc.wait_for("out", "plain text")
     finally:
