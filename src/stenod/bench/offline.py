@@ -57,16 +57,18 @@ class OfflineResult:
 
 
 def backend_options(model_cfg) -> Any:
-    """BackendOptions filled from the ``[model]`` config section, field by field, so the offline
-    run decodes with the daemon's settings (device, dtype, and whatever else both know)."""
+    """BackendOptions from the ``[model]`` config section, as the daemon builds them
+    (``BackendOptions.from_config`` where the backend has it; else field by field)."""
     from stenod.asr.backend import BackendOptions
 
+    if hasattr(BackendOptions, "from_config"):
+        return BackendOptions.from_config(model_cfg)
     known = {f.name for f in dataclasses.fields(BackendOptions)}
-    values = {name: getattr(model_cfg, name) for name in known if hasattr(model_cfg, name)}
-    if getattr(model_cfg, "assistant_model", None) and "assistant_model" not in known:
+    if getattr(model_cfg, "assistant_model", None) and not known & {"assistant", "assistant_model"}:
         from stenod.cli import UserError
 
-        raise UserError("this stenod's backend has no assistant model support (BackendOptions.assistant_model)")
+        raise UserError("this stenod's backend has no assistant model support")
+    values = {name: getattr(model_cfg, name) for name in known if hasattr(model_cfg, name)}
     return dataclasses.replace(BackendOptions(), **values)
 
 

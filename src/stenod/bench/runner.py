@@ -161,6 +161,8 @@ def _fill_streaming(result: dict[str, Any], run: StreamRun, score: StreamScore) 
     finals = [f for f in score.finals if f.kind != "retracted"]
     if result["offline"].get("skipped"):  # else the offline pass already named what it loaded
         result["model"], result["device"] = run.model or result["model"], run.device or result["device"]
+        result["assistant_model"] = ((run.control or {}).get("decoding") or {}).get("assistant_model") \
+            or result["assistant_model"]
     result["streaming"] = {
         "wer": num(score.wer, 4), "utterances": len(plan.utterances), "finals": len(finals),
         "final_latency_ms": latency_stats(score.final_latencies),
