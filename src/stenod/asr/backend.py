@@ -4,13 +4,17 @@ Plain decoding is a greedy loop written here over the model's encoder and cached
 decoder's first pass yields both the no-speech probability (at the start-of-transcript position,
 as in OpenAI's Whisper) and the first token, every step's log-probability is at hand for the
 guards, and the per-token overhead stays small.
+
+Speculative decoding (an assistant model drafts, this model verifies) and plain decoding with a
+static KV cache and a compiled decoder step go through transformers' `generate` instead, with the
+same prompt, suppression and guard inputs (see `gendecode.py` and `speculative.py`).
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -32,12 +36,36 @@ def _cache_keyword() -> str:
     return "cache" if "cache" in inspect.signature(WhisperDecoder.forward).parameters else "past_key_values"
 
 
+DECODINGS = ("plain", "speculative")
+DTYPES = ("auto", "float32", "float16", "bfloat16")
+ATTENTIONS = ("sdpa", "eager", "flash_attention_2")
+
+
 @dataclass(frozen=True)
 class BackendOptions:
     device: str = "auto"  # auto | cpu | cuda | cuda:N
-    dtype: str = "auto"  # auto (cuda: float16, cpu: float32) | float32 | float16 | bfloat16
+    dtype: str = "auto"  # auto (cuda: float16, cpu: float32) | float32 | float16 | bfloat16 (where supported)
     threads: int = 0  # CPU threads for torch; 0 = torch's default
     guards: GuardConfig = GuardConfig()
+    decoding: str = "plain"  # plain (one model) | speculative (an assistant drafts, the model verifies)
+    assistant: str | None = None  # speculative: the assistant model; None = the published pair of the model
+    attention: str = "sdpa"  # sdpa (PyTorch fused kernels) | eager | flash_attention_2 (needs flash-attn, CUDA)
+    compile: bool = False  # torch.compile the decoder step (plain decoding only; implies static_cache)
+    static_cache: bool = False  # preallocated KV cache (plain decoding only)
+
+    def __post_init__(self) -> None:
+        for name, allowed in (("decoding", DECODINGS), ("dtype", DTYPES), ("attention", ATTENTIONS)):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")
+        if self.assistant is not None and not self.assistant.strip():
+            raise ValueError("assistant must not be empty (None for the default pairing)")
+
+    @classmethod
+    def from_config(cls, model, **overrides) -> "BackendOptions":
+        """Options from the `[model]` section of the configuration (`stenod.config.ModelConfig`)."""
+        return cls(**{"device": model.device, "dtype": model.dtype, "decoding": model.decoding,
+                      "assistant": model.assistant_model, "attention": model.attention,
+                      "compile": model.compile, "static_cache": model.static_cache, **overrides})
 
 
 def pick_device(device: str) -> str:
@@ -60,16 +88,37 @@ def pick_dtype(dtype: str, device: str):
     table = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
     if dtype not in table:
         raise ModelError(f"unknown dtype {dtype!r}; use auto, float32, float16 or bfloat16")
+    if dtype == "bfloat16" and device.startswith("cuda") and not torch.cuda.is_bf16_supported():
+        raise ModelError(f"bfloat16 is not supported on {torch.cuda.get_device_name(device)}; use float16")
     return table[dtype]
 
 
-def _load_pretrained(ref: ModelRef, device: str, dtype):
+def pick_attention(attention: str, device: str, dtype) -> str:
+    """The attention implementation; flash_attention_2 only where it can run."""
+    import importlib.util
+
+    import torch
+
+    if attention not in ATTENTIONS:
+        raise ModelError(f"unknown attention {attention!r}; use {', '.join(ATTENTIONS)}")
+    if attention == "flash_attention_2":
+        if not device.startswith("cuda"):
+            raise ModelError("flash_attention_2 needs a CUDA device; use sdpa")
+        if dtype not in (torch.float16, torch.bfloat16):
+            raise ModelError("flash_attention_2 needs dtype float16 or bfloat16")
+        if importlib.util.find_spec("flash_attn") is None:
+            raise ModelError("flash_attention_2 needs the flash-attn package (pip install flash-attn); "
+                             "or use sdpa, whose CUDA kernels include FlashAttention")
+    return attention
+
+
+def _load_pretrained(ref: ModelRef, device: str, dtype, attention: str = "sdpa"):
     from transformers import WhisperForConditionalGeneration, WhisperProcessor
 
     def load(local_only: bool):
         processor = WhisperProcessor.from_pretrained(ref.location, local_files_only=local_only)
         model = WhisperForConditionalGeneration.from_pretrained(
-            ref.location, local_files_only=local_only, dtype=dtype, attn_implementation="sdpa")
+            ref.location, local_files_only=local_only, dtype=dtype, attn_implementation=attention)
         return model, processor
 
     try:
@@ -98,14 +147,67 @@ class WhisperBackend:
         self.ref, self.options = ref, options
         self.device = pick_device(options.device)
         self.dtype = pick_dtype(options.dtype, self.device)
-        self.model, self.processor = _load_pretrained(ref, self.device, self.dtype)
+        self.attention = pick_attention(options.attention, self.device, self.dtype)
+        self.model, self.processor = _load_pretrained(ref, self.device, self.dtype, self.attention)
         self.tokenizer = self.processor.tokenizer
         self._cache_kw = _cache_keyword()
         self._setup_tokens()
+        self.assistant = None
+        self._static_cache = self._compile_config = None
+        if options.decoding == "speculative":
+            if options.static_cache or options.compile:
+                # The verifying pass covers a varying number of draft tokens: one compiled graph per
+                # length, and a static cache would have to be cropped on every rejection.
+                log.warning("static_cache and compile apply to plain decoding only; speculative decoding "
+                            "runs with a dynamic cache, uncompiled")
+            self._setup_assistant(options.assistant)
+        elif options.static_cache or options.compile:
+            self._setup_static(options.compile)
 
     @property
     def name(self) -> str:
         return self.ref.name
+
+    @property
+    def mode(self) -> str:
+        """The decoding mode: plain or speculative."""
+        return "plain" if self.assistant is None else "speculative"
+
+    @property
+    def assistant_name(self) -> str | None:
+        return None if self.assistant is None else self.assistant.name
+
+    def _setup_assistant(self, name: str | None) -> None:
+        from stenod.asr.speculative import Assistant, AssistantError, default_assistant
+
+        try:
+            self.assistant = Assistant(resolve(name or default_assistant(self.name)), self)
+        except ModelError as exc:
+            raise AssistantError(str(exc)) from None
+
+    def _setup_static(self, compile: bool) -> None:
+        from stenod.asr.gendecode import static_cache
+
+        self._static_cache = static_cache(self.model, self.device)
+        if compile:
+            from transformers import CompileConfig
+
+            cuda = self.device.startswith("cuda")
+            # CUDA graphs ("reduce-overhead") remove the per-step launch overhead on GPU; on CPU
+            # inductor's default mode is the one that exists. Compiling on CPU is on request only.
+            self._compile_config = CompileConfig(fullgraph=False, mode="reduce-overhead" if cuda else "default")
+            self._compile_config._compile_all_devices = True
+
+    def status(self) -> dict:
+        """How this backend decodes, with the assistant's cumulative acceptance (for `status`)."""
+        out = {"mode": self.mode, "device": self.device, "dtype": str(self.dtype).replace("torch.", ""),
+               "attention": self.attention, "static_cache": self._static_cache is not None,
+               "compile": self._compile_config is not None}
+        if self.assistant is not None:
+            out["assistant_model"] = self.assistant.name
+            out["assistant_encoder"] = "shared" if self.assistant.shares_encoder else "own"
+            out.update(self.assistant.total.as_extra())
+        return out
 
     def _setup_tokens(self) -> None:
         import torch
@@ -139,8 +241,22 @@ class WhisperBackend:
         return feats.to(self.device, self.dtype)
 
     def warm_up(self) -> None:
-        """One decode of a short silence so the first real utterance does not pay for lazy init."""
+        """One decode of a short silence so the first real utterance does not pay for lazy init;
+        with `compile`, also compiles the decoder step and records its CUDA graphs."""
         self.transcribe(np.zeros(SAMPLE_RATE, dtype=np.float32))
+        if self.assistant is not None:
+            self.assistant.reset_totals()  # acceptance statistics are about real speech
+        if self._compile_config is not None:
+            import torch
+
+            from stenod.asr.gendecode import generate_decode
+
+            with torch.inference_mode():
+                enc = self.model.model.encoder(self.features(np.zeros(SAMPLE_RATE, dtype=np.float32))).last_hidden_state
+                for _ in range(3):  # compile, record the graph, replay it
+                    generate_decode(self, enc, [], 8, cache=self._static_cache, compile_config=self._compile_config,
+                                    min_new_tokens=9)
+            self._sync()
 
     def transcribe(self, audio: np.ndarray, prefix_tokens: list[int] | None = None) -> Transcript:
         """Decode up to 30 s of 16 kHz mono float32 audio. `prefix_tokens` are forced text tokens
@@ -153,12 +269,17 @@ class WhisperBackend:
             raise ValueError(f"transcribe() takes at most {WINDOW_S:.0f} s of audio, got {duration:.1f} s")
         forced = list(prefix_tokens or [])
         cap = token_cap(duration, self.options.guards)
+        extra: dict = {}
         with torch.inference_mode():
             t0 = time.perf_counter()
-            enc = self.model.model.encoder(self.features(audio)).last_hidden_state
+            feats = self.features(audio)
+            enc = self.model.model.encoder(feats).last_hidden_state
             self._sync()
             t1 = time.perf_counter()
-            tokens, nsp, logprobs, hit_cap = self._greedy(enc, forced, cap)
+            if self.assistant is None and self._static_cache is None:
+                tokens, nsp, logprobs, hit_cap = self._greedy(enc, forced, cap)
+            else:
+                tokens, nsp, logprobs, hit_cap, extra = self._generate(enc, feats, forced, cap)
             self._sync()
             t2 = time.perf_counter()
         avg_lp = float(np.mean(logprobs)) if logprobs else 0.0
@@ -166,7 +287,7 @@ class WhisperBackend:
         text = self.decode(verdict.tokens) if verdict.keep else ""
         return Transcript(text=text, tokens=tuple(verdict.tokens), no_speech_prob=nsp, avg_logprob=avg_lp,
                           guard=verdict.reason, audio_s=duration, encode_ms=(t1 - t0) * 1e3,
-                          decode_ms=(t2 - t1) * 1e3)
+                          decode_ms=(t2 - t1) * 1e3, extra=extra)
 
     def decode(self, tokens) -> str:
         return self.tokenizer.decode(list(tokens), skip_special_tokens=True).strip()
@@ -176,6 +297,14 @@ class WhisperBackend:
             import torch
 
             torch.cuda.synchronize(self.device)
+
+    def _generate(self, enc, feats, forced: list[int], cap: int):
+        """Speculative or static-cache decoding through transformers' generate (gendecode.py)."""
+        from stenod.asr.gendecode import generate_decode
+
+        d = generate_decode(self, enc, forced, cap, features=feats, assistant=self.assistant,
+                            cache=self._static_cache, compile_config=self._compile_config)
+        return d.tokens, d.no_speech_prob, d.logprobs, d.hit_cap, d.extra
 
     def _greedy(self, enc, forced: list[int], cap: int):
         import torch
@@ -210,14 +339,22 @@ class WhisperBackend:
 
 def load_backend(name: str | None, options: BackendOptions = BackendOptions()) -> WhisperBackend:
     """Load `name` (None = the default model). Only the default falls back to the bundled model,
-    with one warning line; a model the user named explicitly fails with a clear ModelError."""
+    with one warning line; a model the user named explicitly fails with a clear ModelError, and so
+    does an assistant model for speculative decoding that cannot be loaded or cannot assist."""
+    from stenod.asr.speculative import AssistantError
+
     explicit = name is not None
     try:
         return WhisperBackend(resolve(name or DEFAULT_MODEL), options)
+    except AssistantError:
+        raise
     except ModelError as exc:
         if explicit:
             raise
         log.warning("%s; falling back to the bundled model (%s). To use %s, run stenod once with network "
                     "access (it is cached afterwards) or pass --model DIR with a local copy.",
                     exc, BUNDLED_DEFAULT, DEFAULT_MODEL)
+        if options.decoding == "speculative" and options.assistant is None:
+            log.warning("speculative decoding is off: no assistant model is known for %s", BUNDLED_DEFAULT)
+            options = replace(options, decoding="plain")
         return WhisperBackend(resolve(BUNDLED_DEFAULT), options)
