@@ -1,4 +1,5 @@
-"""`stenod models`: what models are available, cached or bundled; convert the bundled one."""
+"""`stenod models`: what models are available, cached or bundled; convert the bundled one; derive
+a student (speculative-decoding assistant) from a model; time the GPU architectures."""
 
 from __future__ import annotations
 
@@ -16,6 +17,29 @@ def register(sub) -> None:
     c.add_argument("name", nargs="?", default="bundled:tiny.en", help="bundled model (default bundled:tiny.en)")
     c.add_argument("--force", action="store_true", help="convert again even if cached")
     c.set_defaults(func=convert)
+    d = msub.add_parser("derive-student", help="derive a Distil-Whisper-style student (a speculative assistant)",
+                        description="Build a student of a Whisper model as Distil-Whisper initialises one: the "
+                                    "encoder copied, the decoder reduced to some of the teacher's layers (by "
+                                    "default the first and the last). Untrained, it is no recogniser of its own, "
+                                    "but it shares the teacher's encoder and vocabulary and can draft for it "
+                                    "('stenod transcribe --model TEACHER --assistant-model STUDENT'). Prints "
+                                    "'TEACHER: STUDENT_DIR'.")
+    d.add_argument("name", nargs="?", default="bundled:tiny.en",
+                   help="the teacher: bundled:tiny.en (default) or a local transformers directory")
+    d.add_argument("--layers", default="0,-1", metavar="I,J,...",
+                   help="teacher decoder layers to keep, negative from the end (default 0,-1)")
+    d.add_argument("--output", default=None, metavar="DIR", help="where to write it (default: the stenod model cache)")
+    d.add_argument("--force", action="store_true", help="derive again even if the student exists")
+    d.set_defaults(func=derive_student)
+    g = msub.add_parser("gpubench", help="time the distil-medium.en and whisper-medium.en architectures on the GPU",
+                        description="Micro-benchmark with random weights in the exact architectures of "
+                                    "distil-medium.en and whisper-medium.en: encoder ms per 30 s window, decoder "
+                                    "ms per token (eager and compiled), the verifying pass, and the modelled "
+                                    "latency of plain against speculative decoding. Prints Markdown.")
+    from stenod.asr.gpubench import add_arguments
+
+    add_arguments(g)
+    g.set_defaults(func=gpubench)
     p.set_defaults(func=list_models)
 
 
@@ -74,3 +98,30 @@ def convert(args) -> int:
         raise UserError(str(exc)) from None
     print(f"{args.name}: {path}")
     return 0
+
+
+def derive_student(args) -> int:
+    from stenod.asr.resolve import ModelError, resolve
+    from stenod.asr.student import derive_student as derive, parse_layers
+    from stenod.cli import UserError
+
+    try:
+        layers = parse_layers(args.layers)
+    except ValueError:
+        raise UserError(f"--layers: expected comma-separated decoder layer indices such as 0,-1, "
+                        f"got {args.layers!r}") from None
+    try:
+        ref = resolve(args.name)
+        if not ref.local:
+            raise ModelError(f"{args.name}: derive a student from bundled:tiny.en or a local model directory")
+        path = derive(ref, args.output, layers, force=args.force)
+    except ModelError as exc:
+        raise UserError(str(exc)) from None
+    print(f"{args.name}: {path}")
+    return 0
+
+
+def gpubench(args) -> int:
+    from stenod.asr.gpubench import main_with_args
+
+    return main_with_args(args)
