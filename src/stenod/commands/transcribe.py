@@ -15,7 +15,8 @@ def register(sub) -> None:
     p.add_argument("paths", nargs="+", metavar="PATH", help="audio file, or - to read a WAV from stdin")
     add_model_args(p)
     p.add_argument("--json", action="store_true",
-                   help="one JSON object per line: path, text, duration_s, elapsed_s, model, device")
+                   help="one JSON object per line: path, text, duration_s, elapsed_s, model, device; with "
+                        "speculative decoding also assistant_model and the assistant's acceptance counts")
     p.set_defaults(func=run)
 
 
@@ -24,6 +25,21 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
                    help="hub id, local transformers directory, or bundled:tiny.en "
                         "(default: distil-whisper/distil-medium.en, falling back to bundled:tiny.en offline)")
     p.add_argument("--device", default="auto", help="auto (CUDA if available, else CPU), cpu, cuda, cuda:N")
+    g = p.add_argument_group("decoding")
+    g.add_argument("--assistant-model", metavar="MODEL", default=None,
+                   help="speculative decoding: this smaller model (same vocabulary, e.g. "
+                        "distil-whisper/distil-medium.en for openai/whisper-medium.en) drafts tokens that the "
+                        "model verifies; the text is the model's own greedy transcript")
+    g.add_argument("--decoding", choices=("plain", "speculative"), default=None,
+                   help="plain (one model) or speculative (default: speculative when --assistant-model is given; "
+                        "speculative without it uses the published assistant of the model)")
+    g.add_argument("--dtype", choices=("auto", "float32", "float16", "bfloat16"), default="auto",
+                   help="weights and activations (default auto: float16 on CUDA, float32 on CPU)")
+    g.add_argument("--attention", choices=("sdpa", "eager", "flash_attention_2"), default="sdpa",
+                   help="attention kernels (default sdpa; flash_attention_2 needs the flash-attn package and CUDA)")
+    g.add_argument("--static-cache", action="store_true", help="preallocated KV cache (plain decoding)")
+    g.add_argument("--compile", action="store_true",
+                   help="torch.compile the decoder step, with a static cache and a warm-up (plain decoding)")
 
 
 def load_backend_or_fail(args):
@@ -31,8 +47,22 @@ def load_backend_or_fail(args):
     from stenod.asr.resolve import ModelError
     from stenod.cli import UserError
 
+    assistant = getattr(args, "assistant_model", None)
+    decoding = getattr(args, "decoding", None) or ("speculative" if assistant else "plain")
+    if assistant and decoding == "plain":
+        raise UserError("--assistant-model is for speculative decoding; drop --decoding plain")
     try:
-        return load_backend(args.model, BackendOptions(device=args.device))
+        options = BackendOptions(device=args.device, dtype=getattr(args, "dtype", "auto"), decoding=decoding,
+                                 assistant=assistant, attention=getattr(args, "attention", "sdpa"),
+                                 compile=getattr(args, "compile", False),
+                                 static_cache=getattr(args, "static_cache", False))
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    try:
+        backend = load_backend(args.model, options)
+        if options.compile:
+            backend.warm_up()
+        return backend
     except ModelError as exc:
         raise UserError(str(exc)) from None
 
@@ -50,13 +80,28 @@ def run(args) -> int:
             print(f"stenod: error: {exc}", file=sys.stderr)
             failed += 1
             continue
-        texts = [backend.transcribe(w).text for w in split_windows(audio)]
-        text = " ".join(t for t in texts if t)
+        results = [backend.transcribe(w) for w in split_windows(audio)]
+        text = " ".join(r.text for r in results if r.text)
         elapsed = time.perf_counter() - t0
         if args.json:
-            print(json.dumps({"path": path, "text": text, "duration_s": round(len(audio) / 16000, 3),
-                              "elapsed_s": round(elapsed, 3), "model": backend.name, "device": backend.device}),
-                  flush=True)
+            row = {"path": path, "text": text, "duration_s": round(len(audio) / 16000, 3),
+                   "elapsed_s": round(elapsed, 3), "model": backend.name, "device": backend.device}
+            if backend.assistant_name is not None:
+                row.update(assistant_model=backend.assistant_name, **_acceptance(results))
+            print(json.dumps(row), flush=True)
         else:
             print(f"{path}: {text}" if len(args.paths) > 1 else text, flush=True)
+    if backend.assistant_name is not None:
+        st = backend.status()
+        accepted, proposed = st["assistant_tokens_accepted"], st["assistant_tokens_proposed"]
+        print(f"stenod: speculative decoding with {backend.assistant_name}: the model accepted {accepted} of "
+              f"{proposed} draft tokens" + (f" ({accepted / proposed:.1%})" if proposed else ""),
+              file=sys.stderr, flush=True)
     return 2 if failed else 0
+
+
+def _acceptance(results) -> dict:
+    proposed = sum(r.extra.get("assistant_tokens_proposed", 0) for r in results)
+    accepted = sum(r.extra.get("assistant_tokens_accepted", 0) for r in results)
+    return {"assistant_tokens_proposed": proposed, "assistant_tokens_accepted": accepted,
+            "acceptance_rate": round(accepted / proposed, 4) if proposed else None}
