@@ -5,6 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 
+class DecodeCancelled(Exception):
+    """A decode was abandoned because its `cancel()` callback became true."""
+
+
 @dataclass(frozen=True)
 class Transcript:
     """One decoding of one stretch of audio, after the decoding guards.

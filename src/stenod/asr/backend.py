@@ -19,9 +19,10 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from stenod import SAMPLE_RATE
+from stenod.asr.greedy import Vocab, greedy_decode
 from stenod.asr.guards import GuardConfig, judge, token_cap
 from stenod.asr.resolve import BUNDLED_DEFAULT, DEFAULT_MODEL, ModelError, ModelRef, hub_reachable, resolve
-from stenod.types import Transcript
+from stenod.types import DecodeCancelled, Transcript
 
 log = logging.getLogger("stenod.asr")
 WINDOW_S = 30.0
@@ -234,6 +235,7 @@ class WhisperBackend:
         begin = mask.clone()
         begin[[int(i) for i in (gc.begin_suppress_tokens or [])]] = True
         self.begin_suppress_mask = begin.to(self.device)
+        self.vocab = Vocab(self.prefix, self.eot, self.no_speech_id, self.suppress_mask, self.begin_suppress_mask)
 
     def features(self, audio: np.ndarray):
         fe = self.processor.feature_extractor
@@ -258,9 +260,13 @@ class WhisperBackend:
                                     min_new_tokens=9)
             self._sync()
 
-    def transcribe(self, audio: np.ndarray, prefix_tokens: list[int] | None = None) -> Transcript:
+    def transcribe(self, audio: np.ndarray, prefix_tokens: list[int] | None = None, *,
+                   draft: list[int] | None = None, cancel=None) -> Transcript:
         """Decode up to 30 s of 16 kHz mono float32 audio. `prefix_tokens` are forced text tokens
-        (an already committed beginning) that decoding continues from."""
+        (an already committed beginning) that decoding continues from. `draft`: tokens this decode
+        probably repeats (the previous decode of the same growing utterance), verified in one pass
+        (plain decoding only; the result is unchanged). `cancel()`: polled between decoder passes;
+        when true, the decode is abandoned with DecodeCancelled."""
         import torch
 
         audio = np.asarray(audio, dtype=np.float32)
@@ -277,8 +283,13 @@ class WhisperBackend:
             self._sync()
             t1 = time.perf_counter()
             if self.assistant is None and self._static_cache is None:
-                tokens, nsp, logprobs, hit_cap = self._greedy(enc, forced, cap)
+                r = greedy_decode(self.model, enc, self.vocab, forced, cap, self._cache_kw, draft, cancel)
+                tokens, nsp, logprobs, hit_cap = r.tokens, r.no_speech_prob, r.logprobs, r.hit_cap
+                if draft:
+                    extra = {"draft_tokens": len(draft), "draft_accepted": r.draft_accepted}
             else:
+                if cancel is not None and cancel():
+                    raise DecodeCancelled()
                 tokens, nsp, logprobs, hit_cap, extra = self._generate(enc, feats, forced, cap)
             self._sync()
             t2 = time.perf_counter()
@@ -305,36 +316,6 @@ class WhisperBackend:
         d = generate_decode(self, enc, forced, cap, features=feats, assistant=self.assistant,
                             cache=self._static_cache, compile_config=self._compile_config)
         return d.tokens, d.no_speech_prob, d.logprobs, d.hit_cap, d.extra
-
-    def _greedy(self, enc, forced: list[int], cap: int):
-        import torch
-        from transformers.cache_utils import DynamicCache, EncoderDecoderCache
-
-        decoder, proj = self.model.model.decoder, self.model.proj_out
-        cache = {self._cache_kw: EncoderDecoderCache(DynamicCache(), DynamicCache())}
-        ids = torch.tensor([self.prefix + forced], device=self.device)
-        out: list[int] = []
-        logprobs: list[float] = []
-        nsp = 0.0
-        limit = min(cap, self.model.config.max_target_positions - len(self.prefix) - len(forced))
-        for step in range(max(0, limit) + 1):
-            hidden = decoder(input_ids=ids, encoder_hidden_states=enc, use_cache=True, **cache).last_hidden_state
-            if step == 0:
-                first = proj(hidden[0, 0]).float()
-                nsp = float(torch.softmax(first, -1)[self.no_speech_id])
-            logits = proj(hidden[0, -1]).float()
-            mask = self.begin_suppress_mask if step == 0 and not forced else self.suppress_mask
-            logits = logits.masked_fill(mask, float("-inf"))
-            lp = torch.log_softmax(logits, -1)
-            nxt = int(torch.argmax(logits))
-            if nxt == self.eot:
-                return out, nsp, logprobs, False
-            if step == limit:
-                break
-            out.append(nxt)
-            logprobs.append(float(lp[nxt]))
-            ids = torch.tensor([[nxt]], device=self.device)
-        return out, nsp, logprobs, True
 
 
 def load_backend(name: str | None, options: BackendOptions = BackendOptions()) -> WhisperBackend:

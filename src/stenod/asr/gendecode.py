@@ -1,6 +1,6 @@
 """Decoding through transformers' `generate`, with the same rules and guard inputs as the plain loop.
 
-`WhisperBackend._greedy` is the default decoder. This path serves the two modes that need
+`stenod.asr.greedy.greedy_decode` is the default decoder. This path serves the two modes that need
 transformers' generation machinery: speculative decoding (`generate(assistant_model=...)`) and
 plain decoding with a static KV cache, optionally with the decoder step compiled by
 `torch.compile`. `GenerationMixin.generate` is called directly: Whisper's own `generate` is a

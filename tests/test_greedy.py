@@ -1,0 +1,60 @@
+"""Greedy decoding with a draft: the same tokens as without one, fewer decoder passes; cancellation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from stenod.audio import load_audio
+from stenod.types import DecodeCancelled
+
+
+@pytest.fixture(scope="module")
+def backend(bundled_model, stenod_env, monkeypatch_module):
+    from stenod.asr.backend import load_backend
+
+    monkeypatch_module.setenv("XDG_CACHE_HOME", stenod_env["XDG_CACHE_HOME"])
+    return load_backend("bundled:tiny.en")
+
+
+@pytest.fixture(scope="module")
+def monkeypatch_module():
+    mp = pytest.MonkeyPatch()
+    yield mp
+    mp.undo()
+
+
+def test_draft_gives_the_same_tokens(corpus, backend):
+    for clip in corpus.clips[:5]:
+        audio = load_audio(clip["path"])
+        plain = backend.transcribe(audio)
+        partial = backend.transcribe(audio[: int(len(audio) * 0.6)])  # what a live partial would have said
+        wrong = list(reversed(plain.tokens))  # a draft that disagrees from the first token on
+        for draft in (list(plain.tokens), list(partial.tokens), wrong, list(plain.tokens) + [220, 220]):
+            t = backend.transcribe(audio, draft=draft)
+            assert t.tokens == plain.tokens and t.text == plain.text, clip["id"]
+            assert abs(t.no_speech_prob - plain.no_speech_prob) < 1e-4
+            assert abs(t.avg_logprob - plain.avg_logprob) < 1e-3
+        full = backend.transcribe(audio, draft=list(plain.tokens))
+        assert full.extra["draft_accepted"] == len(plain.tokens)
+
+
+def test_cancel_abandons_the_decode(corpus, backend):
+    audio = load_audio(corpus.clips[0]["path"])
+    calls = []
+
+    def cancel():
+        calls.append(1)
+        return len(calls) > 3
+
+    with pytest.raises(DecodeCancelled):
+        backend.transcribe(audio, cancel=cancel)
+    assert len(calls) == 4
+    assert backend.transcribe(audio, cancel=lambda: False).text  # an untriggered cancel changes nothing
+
+
+def test_noise_stays_empty_with_a_draft(corpus, backend):
+    for n in corpus.noise:
+        audio = load_audio(n["path"])[: 16000 * 5]
+        assert backend.transcribe(audio, draft=[314, 481, 307]).text == ""
+    assert np.isfinite(backend.transcribe(np.zeros(16000, np.float32)).no_speech_prob)
