@@ -1,4 +1,4 @@
-"""LocalAgreement-2 stabilizer: the commit rule, alignment, monotonic stable prefix, finalize."""
+"""LocalAgreement-2 stabilizer: the commit rule, alignment, monotonic stable prefix."""
 
 from __future__ import annotations
 
@@ -99,22 +99,13 @@ def test_whitespace_is_normalised():
     assert feed("  hi\tthere ", "hi  there\nfriend") == [("hi there", 0), ("hi there friend", 8)]
 
 
-def test_finalize_honours_committed_prefix_and_changes_no_state():
+def test_reset_forgets_the_utterance():
     s = Stabilizer()
     s.update("so it begins")
     s.update("So it begins now")
     assert s.committed_words == ("So", "it", "begins")  # spelled as in the hypothesis that agreed
-    assert s.finalize("so, it begins. Now!") == ("So it begins Now!", len("So it begins Now!"))
-    assert s.committed_words == ("So", "it", "begins")
-    # A speculative final can be dropped and updates go on.
-    assert s.update("So it begins now and then")[1] == len("So it begins now")
     s.reset()
     assert s.committed_words == () and s.update("x") == ("x", 0)
-
-
-def test_finalize_without_updates():
-    assert Stabilizer().finalize(" plain  text ") == ("plain text", 10)
-    assert Stabilizer().finalize("") == ("", 0)
 
 
 def test_normalize_word():
@@ -156,5 +147,3 @@ def test_random_hypotheses_never_change_the_stable_prefix(seed):
         assert s.committed_words[: len(prev_committed)] == prev_committed
         assert stable == len(text) or text[stable] == " " or stable == 0
         prev_text, prev_stable, prev_committed = text, stable, s.committed_words
-    final, final_len = s.finalize(" ".join(truth))
-    assert final_len == len(final) and final[:prev_stable] == prev_text[:prev_stable]

@@ -26,6 +26,8 @@ def register(sub) -> None:
     p.add_argument("--model", help="hub id, local directory or bundled:tiny.en "
                                    "(default distil-whisper/distil-medium.en, bundled:tiny.en offline)")
     p.add_argument("--device", help="auto, cpu, cuda, cuda:N")
+    p.add_argument("--assistant-model", metavar="MODEL",
+                   help="speculative decoding with this smaller model as the assistant (same vocabulary)")
     p.add_argument("--events", metavar="ENDPOINT", help="ZeroMQ PUB endpoint (default ipc://$XDG_RUNTIME_DIR/stenod/events)")
     p.add_argument("--control", metavar="ENDPOINT", help="ZeroMQ control endpoint (default ipc://$XDG_RUNTIME_DIR/stenod/control)")
     g = p.add_argument_group("voice activity detection")
@@ -41,7 +43,8 @@ def register(sub) -> None:
 
 
 FLAGS = {"source": "source.source", "speed": "source.speed", "exit_at_end": "source.exit_at_end",
-         "model": "model.name", "device": "model.device", "events": "sockets.events",
+         "model": "model.name", "device": "model.device", "assistant_model": "model.assistant_model",
+         "events": "sockets.events",
          "control": "sockets.control", "vad_aggressiveness": "vad.aggressiveness", "onset_ms": "vad.onset_ms",
          "hangover_ms": "vad.hangover_ms", "preroll_ms": "vad.preroll_ms",
          "max_utterance_s": "vad.max_utterance_s"}
@@ -53,6 +56,8 @@ def build_config(args):
     from stenod.config import ConfigError, apply_overrides, load_config
 
     overrides = {key: getattr(args, attr) for attr, key in FLAGS.items() if getattr(args, attr) is not None}
+    if args.assistant_model:
+        overrides["model.decoding"] = "speculative"
     if overrides.get("source.speed") == 0:
         overrides["source.speed"] = float("inf")
     for item in args.set:

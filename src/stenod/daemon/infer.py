@@ -24,13 +24,41 @@ from stenod import SAMPLE_RATE
 from stenod.daemon.segment import UttAudio, UttEnd, UttResumed, UttStart, UttTentativeEnd
 from stenod.daemon.stabilize import Stabilizer
 from stenod.protocol import AudioSpan, Final, Partial, SpeechEnd, SpeechStart, StatusEvent
-from stenod.types import Transcript
+from stenod.types import DecodeCancelled, Transcript
 
 log = logging.getLogger("stenod.infer")
 
 
 class EndOfStream:
     """Queued after the last segmenter event of a finite source."""
+
+
+class Inbox:
+    """The queue from the VAD thread to the worker, with flags an in-flight decode polls: a
+    partial decode is abandoned when an end of speech is queued (the final matters more), an
+    early final decode when speech resumed (its audio is no longer the whole utterance)."""
+
+    def __init__(self, maxsize: int = 100_000):
+        self._q: queue.Queue = queue.Queue(maxsize=maxsize)
+        self.ending, self.resumed = threading.Event(), threading.Event()
+
+    def put(self, ev) -> None:
+        if isinstance(ev, (UttTentativeEnd, UttEnd, EndOfStream)):
+            self.ending.set()
+        elif isinstance(ev, UttResumed):
+            self.resumed.set()
+        self._q.put(ev)
+
+    def take_all(self) -> list:
+        """Block for one event, then return it with everything else queued."""
+        items = [self._q.get()]
+        self.ending.clear()
+        self.resumed.clear()
+        while True:
+            try:
+                items.append(self._q.get_nowait())
+            except queue.Empty:
+                return items
 
 
 @dataclass
@@ -57,6 +85,7 @@ class _Utterance:
     shown: bool = False  # a non-empty partial was published
     tentative_end: int | None = None
     early: tuple[int, Transcript] | None = None
+    tokens: list[int] = field(default_factory=list)  # latest decoded tokens: the next decode's draft
     stabilizer: Stabilizer = field(default_factory=Stabilizer)
 
     def add(self, ev: UttAudio) -> None:
@@ -78,7 +107,7 @@ class _Utterance:
 
 
 class InferenceWorker(threading.Thread):
-    def __init__(self, load: Callable[[], object], inbox: queue.Queue, publish: Callable[[object], None],
+    def __init__(self, load: Callable[[], object], inbox: Inbox, publish: Callable[[object], None],
                  timeline: Timeline, partial_interval_s: float, stats, on_ready: Callable[[object], None],
                  on_done: Callable[[str | None], None]):
         super().__init__(name="inference", daemon=True)
@@ -112,22 +141,15 @@ class InferenceWorker(threading.Thread):
 
     def _loop(self) -> None:
         while True:
-            items = [self.inbox.get()]
-            while True:
-                try:
-                    items.append(self.inbox.get_nowait())
-                except queue.Empty:
-                    break
-            ended = {ev.utt for ev in items if isinstance(ev, UttEnd)}
-            for ev in items:
+            for ev in self.inbox.take_all():
                 if isinstance(ev, EndOfStream):
                     return
-                self._handle(ev, ended)
+                self._handle(ev)
             if self._halt.is_set():
                 return
             self._maybe_decode_ahead()
 
-    def _handle(self, ev, ended: set[int]) -> None:
+    def _handle(self, ev) -> None:
         if isinstance(ev, UttStart):
             self.cur = _Utterance(ev.utt, ev.start)
             self.stats.count("utterances")
@@ -145,23 +167,31 @@ class InferenceWorker(threading.Thread):
             self.cur = None
 
     def _maybe_decode_ahead(self) -> None:
+        """Between events: start the final decode at a tentative end, or decode a partial."""
         u = self.cur
         if u is None:
             return
         if u.tentative_end is not None and u.early is None:
             n = u.tentative_end - u.start
-            t = self._decode(u, n)
-            u.early = (u.tentative_end, t)
-            self._partial(u, t, n)
+            t = self._decode(u, n, cancel=self.inbox.resumed.is_set)
+            if t is not None:
+                u.early = (u.tentative_end, t)
+                self._partial(u, t, n)
         elif u.tentative_end is None and u.length - u.decoded_to >= self.partial_samples:
             n = u.length
-            self._partial(u, self._decode(u, n), n)
+            t = self._decode(u, n, cancel=self.inbox.ending.is_set)
+            if t is not None:
+                self._partial(u, t, n)
 
-    def _decode(self, u: _Utterance, n: int) -> Transcript:
-        """Decode the utterance's first `n` samples."""
+    def _decode(self, u: _Utterance, n: int, cancel=None) -> Transcript | None:
+        """Decode the utterance's first `n` samples, using its latest tokens as a draft.
+        Returns None when `cancel()` became true during the decode."""
         audio = u.audio_until(min(max(0, n), u.length))
         try:
-            t = self.backend.transcribe(audio)
+            t = self.backend.transcribe(audio, draft=u.tokens, cancel=cancel)
+        except DecodeCancelled:
+            self.stats.count("decodes_cancelled")
+            return None
         except (RuntimeError, ValueError) as exc:
             log.error("decoding utterance %d failed: %s", u.utt, exc)
             self.stats.count("decode_errors")
@@ -169,6 +199,8 @@ class InferenceWorker(threading.Thread):
         if not t.text and t.guard:
             self.stats.count("guard_drops")
         self.stats.record_decode(t)
+        if t.tokens:
+            u.tokens = list(t.tokens)
         return t
 
     def _partial(self, u: _Utterance, t: Transcript, n: int) -> None:
@@ -185,7 +217,12 @@ class InferenceWorker(threading.Thread):
         endpoint_ns = time.monotonic_ns()
         early = u.early is not None and u.early[0] == ev.end
         t = u.early[1] if early else self._decode(u, ev.end - u.start)
-        text, stable = u.stabilizer.finalize(t.text) if t.text or u.shown else ("", 0)
+        # The final is the decode of the whole utterance, even where it disagrees with words the
+        # partials had agreed on: early partials of short audio can agree on a wrong beginning
+        # that the full decode gets right (seen on the corpus), and the final must be the best text.
+        text, stable = t.text, len(t.text)
+        if not text.startswith(" ".join(u.stabilizer.committed_words)):
+            self.stats.count("finals_revising_stable_text")
         if text or u.shown:
             speech_end_ns = self.timeline.mono_ns(ev.end)
             timings = {

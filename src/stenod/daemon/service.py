@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import os
-import queue
 import signal
 import socket
 import threading
@@ -20,7 +19,7 @@ import uuid
 from stenod import SAMPLE_RATE
 from stenod.config import Config, resolve_endpoints
 from stenod.daemon.capture import Source, SourceError, open_source, parse_source
-from stenod.daemon.infer import EndOfStream, InferenceWorker, Timeline, status_event
+from stenod.daemon.infer import EndOfStream, Inbox, InferenceWorker, Timeline, status_event
 from stenod.daemon.publish import ControlError, Outbox, Publisher, endpoint_in_use
 from stenod.daemon.ring import Ring
 from stenod.daemon.segment import Segmenter
@@ -52,7 +51,7 @@ def sd_notify(message: str) -> None:
 class VadThread(threading.Thread):
     """Reads the ring, runs the segmenter, queues its events for the inference worker."""
 
-    def __init__(self, ring: Ring, segmenter: Segmenter, inbox: queue.Queue, source: Source, daemon_: "Daemon"):
+    def __init__(self, ring: Ring, segmenter: Segmenter, inbox: Inbox, source: Source, daemon_: "Daemon"):
         super().__init__(name="vad", daemon=True)
         self.ring, self.seg, self.inbox, self.source, self.d = ring, segmenter, inbox, source, daemon_
 
@@ -157,8 +156,7 @@ class Daemon:
         from stenod.asr.backend import BackendOptions, load_backend
 
         m = self.cfg.model
-        backend = load_backend(m.name if self.model_explicit else None,
-                               BackendOptions(device=m.device, dtype=m.dtype))
+        backend = load_backend(m.name if self.model_explicit else None, BackendOptions.from_config(m))
         backend.warm_up()
         return backend
 
@@ -193,7 +191,7 @@ class Daemon:
             raise ServiceError(self.publisher.error)
         log.info("session %s: events on %s, control on %s", self.session, events_ep, control_ep)
         self._set_state("loading")
-        inbox: queue.Queue = queue.Queue(maxsize=100_000)
+        inbox = Inbox()
         self.source.start()
         log.info("capturing from %s", self.spec)
         VadThread(self.ring, Segmenter(cfg.vad), inbox, self.source, self).start()

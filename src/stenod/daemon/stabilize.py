@@ -74,16 +74,6 @@ class Stabilizer:
         self._tail = tail
         return self._text(tail), self.stable_len
 
-    def finalize(self, final_text: str) -> tuple[str, int]:
-        """The text to publish as final for ``final_text``: committed words kept as published, the
-        rest from ``final_text``; all of it stable, so returns ``(text, len(text))``.
-
-        Changes no state, so a speculative final decode (started at a tentative end) can be
-        finalized and then dropped if speech resumes. Call :meth:`reset` before the next utterance.
-        """
-        text = self._text(self._align(final_text.split()))
-        return text, len(text)
-
     def reset(self) -> None:
         """Forget the utterance."""
         self._committed = []
