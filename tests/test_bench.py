@@ -83,7 +83,8 @@ def test_score_missing_utterances_wrong_words_speed_and_startup():
     assert s.wer == pytest.approx(60.0)
     assert s.utterances[0].before_ready and s.latency_excluded == 1  # it ended 1.0 s (wall) after the origin, the daemon was ready at 1.5 s
     assert [round(x) for x in s.final_latencies] == [400, 300]  # wall ms
-    assert s.breakdown["end_of_speech_wait_ms_p50"] == pytest.approx(200.0)
+    assert s.breakdown["true_end_to_endpoint_ms_p50"] == pytest.approx(200.0)
+    assert s.breakdown["endpoint_to_received_ms_p50"] == pytest.approx(200.0)
     assert s.breakdown["early_decode_share"] == 0.5
 
 

@@ -110,11 +110,13 @@ def format_report(r: dict[str, Any]) -> str:
             f"(true start of speech -> first text received)",
         ]
         b = s.get("latency_breakdown") or {}
-        if b.get("end_of_speech_wait_ms_p50") is not None:
+        if b.get("true_end_to_endpoint_ms_p50") is not None:
             share = b.get("early_decode_share")
-            lines.append(f"  final = wait + rest  end-of-speech wait p50 {_f(b['end_of_speech_wait_ms_p50'], '.0f', ' ms')}"
-                         f", endpoint -> received p50 {_f(b['endpoint_to_received_ms_p50'], '.0f', ' ms')}"
-                         f", early decodes {_f(None if share is None else 100 * share, '.0f', ' %')}")
+            lines.append(f"  where it goes      true end -> endpoint p50 {_f(b['true_end_to_endpoint_ms_p50'], '.0f', ' ms')}"
+                         f" (VAD end {_f(b.get('vad_end_offset_ms_p50'), '+.0f', ' ms')}), endpoint -> received "
+                         f"p50 {_f(b['endpoint_to_received_ms_p50'], '.0f', ' ms')}; decode p50 "
+                         f"{_f(b.get('inference_ms_p50'), '.0f', ' ms')}, early finals "
+                         f"{_f(None if share is None else 100 * share, '.0f', ' %')}")
         if s.get("latency_excluded"):
             lines.append(f"  ({s['latency_excluded']} utterances ended before the daemon was ready: not in latency)")
         lines.append(f"  hallucinated words {s['hallucinated_words']}  (session pauses and silence "

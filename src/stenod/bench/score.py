@@ -221,15 +221,21 @@ def _p50(values: list[float]) -> float | None:
 
 
 def _breakdown(utts: list[UtteranceScore], finals: list[FinalScore], due_ns) -> dict[str, Any]:
-    """Where the final latency goes (medians, wall ms), from the closing final's timings: the
-    end-of-speech wait (true end -> the daemon's endpoint), the rest (endpoint -> received),
-    and the daemon's own view (its speech end -> its publish time)."""
-    endpoint, after, daemon, infer, early = [], [], [], [], []
+    """Where the final latency goes (medians, wall ms), from the closing final's timings: how far
+    the daemon's end of speech lies from the true end, true end -> the daemon's endpoint (the
+    worker handling the end: hangover wait, plus any decode it had to finish first, the early
+    final decode included), endpoint -> received (a late decode, publishing, transport), and the
+    daemon's own view (its speech end -> its publish time)."""
+    vad, endpoint, after, daemon, infer, early = [], [], [], [], [], []
     for u in utts:
         if not u.finals or u.before_ready:
             continue
         a = max((finals[k].arrival for k in u.finals), key=lambda a: a.end_s)
         t = a.timings
+        if isinstance(t.get("speech_end_mono_ns"), int):
+            vad.append((t["speech_end_mono_ns"] - due_ns(u.span.end)) / 1e6)
+            if a.sent_ns:
+                daemon.append((a.sent_ns - t["speech_end_mono_ns"]) / 1e6)
         if isinstance(t.get("endpoint_mono_ns"), int):
             endpoint.append((t["endpoint_mono_ns"] - due_ns(u.span.end)) / 1e6)
             after.append((a.recv_ns - t["endpoint_mono_ns"]) / 1e6)
@@ -237,10 +243,7 @@ def _breakdown(utts: list[UtteranceScore], finals: list[FinalScore], due_ns) -> 
             infer.append(float(t["inference_ms"]))
         if "early_decode" in t:
             early.append(bool(t["early_decode"]))
-    for f in finals:
-        t = f.arrival.timings
-        if f.kind == "speech" and isinstance(t.get("speech_end_mono_ns"), int) and f.arrival.sent_ns:
-            daemon.append((f.arrival.sent_ns - t["speech_end_mono_ns"]) / 1e6)
-    return {"end_of_speech_wait_ms_p50": _p50(endpoint), "endpoint_to_received_ms_p50": _p50(after),
-            "inference_ms_p50": _p50(infer), "daemon_reported_ms_p50": _p50(daemon),
+    return {"vad_end_offset_ms_p50": _p50(vad), "true_end_to_endpoint_ms_p50": _p50(endpoint),
+            "endpoint_to_received_ms_p50": _p50(after), "inference_ms_p50": _p50(infer),
+            "daemon_reported_ms_p50": _p50(daemon),
             "early_decode_share": round(sum(early) / len(early), 3) if early else None}
