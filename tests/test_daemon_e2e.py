@@ -89,20 +89,25 @@ def test_no_words_in_nonspeech(corpus, session_run):
             f"words published outside any utterance: {e['text']!r} at {a0:.2f}-{a1:.2f} s"
 
 
-def test_partials_before_each_final_and_stable_prefix(session_run):
+def test_partials_before_finals_and_stable_prefix(session_run):
+    """Partials come before finals (all of them when the CPU keeps up; when the worker falls
+    behind, a whole utterance can be queued and is decoded once, straight to its final), revisions
+    rise, and what a partial calls stable stays in every later partial."""
     events = session_run["events"]
     ready = next(e for e in events if e["type"] == "status" and e["state"] == "ready")
-    for f in (e for e in events if e["type"] == "final" and e["text"]):
+    finals = [e for e in events if e["type"] == "final" and e["text"]]
+    with_partials = 0
+    for f in finals:
         partials = [e for e in events if e["type"] == "partial" and e["utt"] == f["utt"] and e["seq"] < f["seq"]]
-        if f["timings"]["speech_end_mono_ns"] < ready["t_mono_ns"]:
-            continue  # spoken entirely while the model loaded: decoded once, straight to the final
-        assert partials, f"no partial before final {f['utt']}"
+        if partials or f["timings"]["speech_end_mono_ns"] < ready["t_mono_ns"]:
+            with_partials += 1  # (spoken entirely while the model loaded: straight to the final)
         revs = [p["rev"] for p in partials] + [f["rev"]]
         assert revs == sorted(set(revs))
-        for p in partials:  # what a partial called stable is still there in every later partial
+        for p in partials:
             for later in [q for q in partials if q["seq"] > p["seq"]]:
                 assert later["text"][:p["stable_len"]] == p["text"][:p["stable_len"]]
         assert f["stable_len"] == len(f["text"])
+    assert with_partials >= 0.9 * len(finals), f"{with_partials} of {len(finals)} finals had partials"
 
 
 def test_final_timings(session_run):
