@@ -18,7 +18,7 @@ from model_fixtures import STENOD
 from stenod.bench.corpus import Span, StreamPlan, build_stream, load_corpus, write_subset
 from stenod.bench.metrics import normalize, wer
 from stenod.bench.report import SCHEMA, Progress, format_report, num, schema_errors
-from stenod.bench.resources import CLOCK_TICKS, ProcSampler, cpu_ticks, peak_rss_kb
+from stenod.bench.resources import CLOCK_TICKS, OtherLoad, ProcSampler, cpu_ticks, peak_rss_kb
 from stenod.bench.score import Arrival, score_stream
 
 # ------------------------------------------------------------------------------ scoring rules
@@ -122,6 +122,9 @@ def test_proc_sampler_measures_cpu_of_a_busy_process():
     assert sampler.peak_rss_mb is not None and sampler.peak_rss_mb > 1
     assert cpu_ticks(os.getpid()) >= 0 and peak_rss_kb(os.getpid()) > 0 and CLOCK_TICKS > 0
     assert cpu_ticks(2**22 + 12345) is None
+    load = OtherLoad()
+    time.sleep(0.05)
+    assert load.pct() >= 0.0
 
 
 # ------------------------------------------------------------------------------ report, schema
@@ -153,6 +156,10 @@ def test_schema_errors_name_what_is_wrong():
 def test_report_table_and_progress():
     table = format_report(_result())
     assert "WER 4.00 %" in table and "p50 500 ms" in table and "idle CPU 1.00 %" in table
+    assert "warning" not in table
+    busy = _result()
+    busy["resources"]["other_load_pct"] = 85.0
+    assert "warning: other processes used 85 % of a core" in format_report(busy)
     assert num(float("nan")) is None and num(1.23456, 2) == 1.23
     out = io.StringIO()
     p = Progress(out, interval_s=3600)
@@ -226,7 +233,7 @@ def test_bench_on_a_subset(corpus, stenod_env, bundled_model, tmp_path):
     assert 0 < fp["p50"] <= fp["p95"] < 60_000
     assert isinstance(s["hallucinated_words"], int) and s["hallucinated_words"] >= 0
     assert n["files"] == 2 and n["words"] >= 0
-    assert 30 < res["peak_rss_mb"] < 16_000 and 0 < res["ready_s"] < 120
+    assert 30 < res["peak_rss_mb"] < 16_000 and 0 < res["ready_s"] < 120 and res["other_load_pct"] >= 0
     if res["idle_cpu_pct"] is None:  # allowed only when the daemon was still busy through the silence
         assert fl["max"] > idle_s / speed * 1000 - 1500, r
     else:

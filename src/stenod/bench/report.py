@@ -39,6 +39,9 @@ SCHEMA: dict[str, Any] = {
 }
 """Required keys and their types (a number may also be null when it was not measured)."""
 
+OTHER_LOAD_WARN_PCT = 10.0
+"""Above this (percent of one core used by other processes during the run) the table warns."""
+
 
 def schema_errors(result: Any, schema: dict[str, Any] = SCHEMA, where: str = "") -> list[str]:
     """What in ``result`` does not follow :data:`SCHEMA` (empty when it does)."""
@@ -123,6 +126,10 @@ def format_report(r: dict[str, Any]) -> str:
                      f"{s.get('nonspeech_words', 0)}, noise files {n['words']} over {n['files']} files)")
     lines.append(f"resources    idle CPU {_f(res['idle_cpu_pct'], '.2f', ' %')} of a core   "
                  f"peak RSS {_f(res['peak_rss_mb'], '.0f', ' MB')}   ready {_f(res['ready_s'], '.1f', ' s')}")
+    other = res.get("other_load_pct")
+    if other is not None and other >= OTHER_LOAD_WARN_PCT:
+        lines.append(f"warning: other processes used {other:.0f} % of a core on average during this run; "
+                     "its timings are not comparable with a quiet run")
     return "\n".join(lines)
 
 

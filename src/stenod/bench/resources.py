@@ -69,3 +69,38 @@ class ProcSampler:
     @property
     def peak_rss_mb(self) -> float | None:
         return None if self.peak_kb is None else self.peak_kb / 1024.0
+
+
+def _machine_busy_s() -> float | None:
+    """CPU seconds the whole machine spent busy (all cores) since boot, from /proc/stat."""
+    try:
+        with open("/proc/stat", encoding="ascii") as f:
+            ticks = [int(v) for v in f.readline().split()[1:9]]
+    except (OSError, ValueError):
+        return None
+    return (sum(ticks) - ticks[3] - ticks[4]) / CLOCK_TICKS  # all but idle and iowait
+
+
+def _own_cpu_s() -> float:
+    """CPU seconds of this process and its waited-for children (the daemon, the subscriber)."""
+    import resource
+
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+@dataclass
+class OtherLoad:
+    """How much CPU *other* processes used while the benchmark ran, in percent of one core:
+    the machine's busy time minus this process tree's. Timings taken while this is high (other
+    jobs on a small machine) are not comparable with quiet runs."""
+
+    t0: float = field(default_factory=time.monotonic)
+    busy0: float | None = field(default_factory=_machine_busy_s)
+    own0: float = field(default_factory=_own_cpu_s)
+
+    def pct(self) -> float | None:
+        busy, seconds = _machine_busy_s(), time.monotonic() - self.t0
+        if busy is None or self.busy0 is None or seconds <= 0:
+            return None
+        return max(0.0, 100.0 * ((busy - self.busy0) - (_own_cpu_s() - self.own0)) / seconds)

@@ -21,6 +21,7 @@ from typing import Any, Callable
 from stenod import __version__
 from stenod.bench.corpus import Corpus, build_stream, load_corpus
 from stenod.bench.report import latency_stats, num
+from stenod.bench.resources import OtherLoad
 from stenod.bench.score import StreamScore, score_stream
 from stenod.bench.streaming import StreamRun, idle_window, run_stream
 
@@ -83,7 +84,7 @@ def _short_tmpdir() -> Path:
 
 def run_bench(opts: BenchOptions, progress: Callable[[str], None], line: Callable[[str], None]) -> dict[str, Any]:
     """Run the benchmark and return the result dictionary (see :mod:`stenod.bench.report`)."""
-    t_start = time.monotonic()
+    t_start, load = time.monotonic(), OtherLoad()
     corpus = load_corpus(opts.corpus)
     cfg, explicit = load_settings(opts)
     result: dict[str, Any] = {
@@ -112,6 +113,7 @@ def run_bench(opts: BenchOptions, progress: Callable[[str], None], line: Callabl
     if not opts.skip_streaming and corpus.sessions:
         _streaming(opts, corpus, cfg, explicit, result, progress, line)
     result["wall_s"] = round(time.monotonic() - t_start, 1)
+    result["resources"]["other_load_pct"] = num(load.pct(), 1)
     return result
 
 
