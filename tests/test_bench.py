@@ -227,7 +227,7 @@ def test_bench_on_a_subset(corpus, stenod_env, bundled_model, tmp_path):
     assert (r["model"], r["device"], r["assistant_model"]) == ("bundled:tiny.en", "cpu", None)
     o, s, n, res = r["offline"], r["streaming"], r["noise"], r["resources"]
     assert o["clips"] == 3 and 0 <= o["wer"] <= 30 and o["median_s"] > 0 and 0 < o["rtf"] < 5
-    assert s["utterances"] == 3 and s["finals"] >= 2 and 0 <= s["wer"] <= 30
+    assert s["utterances"] == 3 and s["finals"] >= 2 and 0 <= s["wer"] <= 30 and s["events_lost"] == 0
     fl, fp = s["final_latency_ms"], s["first_partial_ms"]
     assert 0 < fl["p50"] <= fl["p95"] <= fl["max"] < 60_000
     assert 0 < fp["p50"] <= fp["p95"] < 60_000

@@ -5,7 +5,8 @@ A separate process, like any real client, that writes one JSON line per event it
 is ``time.monotonic_ns()`` at receipt. CLOCK_MONOTONIC is shared by all processes on a Linux
 machine, so these times compare directly with the daemon's ``t_mono_ns`` and ``timings``.
 
-Heartbeats are not written. With ``--control``, once the daemon reports ``ready`` the listener
+Heartbeats are written too: with them every ``seq`` is accounted for, so a gap means an event was
+lost in transport. With ``--control``, once the daemon reports ``ready`` the listener
 asks it for its status (which holds ``stream_origin_mono_ns``) and writes the reply under the
 topic ``control.status``. The first line (topic ``listener.ready``) says the subscription is
 up; the listener exits after the daemon's ``stopped``/``error`` status, or on SIGTERM/SIGINT.
@@ -20,7 +21,6 @@ import signal
 import sys
 import time
 
-HEARTBEAT = b"stenod.v1.heartbeat"
 STATUS = b"stenod.v1.status"
 
 
@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
                     except zmq.Again:
                         break
                     recv_ns = time.monotonic_ns()
-                    if len(frames) != 2 or frames[0] == HEARTBEAT:
+                    if len(frames) != 2:
                         continue
                     try:
                         body = json.loads(frames[1])

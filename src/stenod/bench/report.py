@@ -106,7 +106,8 @@ def format_report(r: dict[str, Any]) -> str:
     else:
         lines += [
             f"streaming    WER {_f(s['wer'], '.2f', ' %')}   {s['utterances']} utterances, {s['finals']} finals "
-            f"({s.get('missing', 0)} missing, {s.get('merged', 0)} merging, {s.get('split', 0)} split)",
+            f"({s.get('missing', 0)} missing, {s.get('merged', 0)} merging, {s.get('split', 0)} split"
+            + (f"; {s['events_lost']} events lost in transport" if s.get("events_lost") else "") + ")",
             f"  final latency      p50 {_f(fl['p50'], '.0f', ' ms')}   p95 {_f(fl['p95'], '.0f', ' ms')}   "
             f"max {_f(fl['max'], '.0f', ' ms')}   (true end of speech -> final received, {clock})",
             f"  first partial      p50 {_f(fp['p50'], '.0f', ' ms')}   p95 {_f(fp['p95'], '.0f', ' ms')}   "

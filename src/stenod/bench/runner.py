@@ -173,6 +173,7 @@ def _fill_streaming(result: dict[str, Any], run: StreamRun, score: StreamScore) 
         "nonspeech_words": score.nonspeech_words, "missing": score.missing, "merged": score.merged,
         "split": score.split, "retracted": len(score.finals) - len(finals),
         "latency_excluded": score.latency_excluded, "latency_clock": "wall", "speed": run.speed,
+        "events_lost": run.lost,
         "latency_breakdown": score.breakdown,
     }
     result["noise"] = {"files": len(plan.noise), "words": score.noise_words, "by_kind": score.noise_words_by_kind()}

@@ -40,6 +40,7 @@ class StreamRun:
     sampler: ProcSampler
     returncode: int
     log: str
+    lost: int = 0  # events missing from the seq sequence (lost between daemon and subscriber)
     model: str | None = None
     device: str | None = None
     ended_ns: int = 0
@@ -81,10 +82,12 @@ class _Tail:
         return new
 
 
-def _decode(records: list[dict]) -> tuple[list[Arrival], list[tuple[str, int, dict]], dict | None]:
+def _decode(records: list[dict]) -> tuple[list[Arrival], list[tuple[str, int, dict]], dict | None, int]:
+    """Typed arrivals, status changes, the control status reply, and how many ``seq`` numbers
+    are missing after the first event received (events lost on the way)."""
     from stenod import protocol
 
-    arrivals, statuses, control = [], [], None
+    arrivals, statuses, control, seqs = [], [], None, []
     for r in records:
         topic, recv = r["topic"], int(r["recv_mono_ns"])
         if topic == "control.status":
@@ -98,11 +101,13 @@ def _decode(records: list[dict]) -> tuple[list[Arrival], list[tuple[str, int, di
             continue
         except protocol.ProtocolError as exc:
             raise BenchError(f"the daemon sent a malformed event: {exc}") from None
+        seqs.append(event.seq)
         if isinstance(event, (protocol.Partial, protocol.Final)):
             arrivals.append(Arrival.from_event(event, recv))
         elif isinstance(event, protocol.StatusEvent):
             statuses.append((event.state, recv, dict(event.detail)))
-    return arrivals, statuses, control
+    lost = sum(max(0, b - a - 1) for a, b in zip(seqs, seqs[1:]))
+    return arrivals, statuses, control, lost
 
 
 def _stop(proc: subprocess.Popen, timeout: float = 5.0) -> None:
@@ -178,9 +183,9 @@ def run_stream(plan: StreamPlan, workdir: Path, *, speed: float = 1.0, daemon_ar
     log = log_path.read_text(errors="replace")
     if daemon.returncode != 0:
         raise BenchError(f"the daemon exited with status {daemon.returncode}:\n" + log[-3000:])
-    arrivals, statuses, control = _decode(tail.records)
+    arrivals, statuses, control, lost = _decode(tail.records)
     ready = next((d for s, _, d in statuses if s in ("ready", "paused")), {})
-    return StreamRun(plan, speed, started, arrivals, statuses, control, sampler, daemon.returncode, log,
+    return StreamRun(plan, speed, started, arrivals, statuses, control, sampler, daemon.returncode, log, lost,
                      model=ready.get("model") or (control or {}).get("model"),
                      device=ready.get("device") or (control or {}).get("device"), ended_ns=ended)
 
