@@ -51,6 +51,9 @@ def test_cancel_abandons_the_decode(corpus, backend):
         backend.transcribe(audio, cancel=cancel)
     assert len(calls) == 4
     assert backend.transcribe(audio, cancel=lambda: False).text  # an untriggered cancel changes nothing
+    with pytest.raises(DecodeCancelled):  # the encoder checks between its layers
+        backend.transcribe(audio, cancel=lambda: True)
+    assert backend.transcribe(audio).text  # and the backend is fine afterwards
 
 
 def test_noise_stays_empty_with_a_draft(corpus, backend):

@@ -236,6 +236,13 @@ class WhisperBackend:
         begin[[int(i) for i in (gc.begin_suppress_tokens or [])]] = True
         self.begin_suppress_mask = begin.to(self.device)
         self.vocab = Vocab(self.prefix, self.eot, self.no_speech_id, self.suppress_mask, self.begin_suppress_mask)
+        self._cancel = None
+        for layer in self.model.model.encoder.layers:  # the encoder is half a decode: make it abortable
+            layer.register_forward_pre_hook(self._check_cancel)
+
+    def _check_cancel(self, module, args) -> None:
+        if self._cancel is not None and self._cancel():
+            raise DecodeCancelled()
 
     def features(self, audio: np.ndarray):
         fe = self.processor.feature_extractor
@@ -265,8 +272,8 @@ class WhisperBackend:
         """Decode up to 30 s of 16 kHz mono float32 audio. `prefix_tokens` are forced text tokens
         (an already committed beginning) that decoding continues from. `draft`: tokens this decode
         probably repeats (the previous decode of the same growing utterance), verified in one pass
-        (plain decoding only; the result is unchanged). `cancel()`: polled between decoder passes;
-        when true, the decode is abandoned with DecodeCancelled."""
+        (plain decoding only; the result is unchanged). `cancel()`: polled between encoder layers and
+        decoder passes; when true, the decode is abandoned with DecodeCancelled."""
         import torch
 
         audio = np.asarray(audio, dtype=np.float32)
@@ -279,7 +286,11 @@ class WhisperBackend:
         with torch.inference_mode():
             t0 = time.perf_counter()
             feats = self.features(audio)
-            enc = self.model.model.encoder(feats).last_hidden_state
+            self._cancel = cancel
+            try:
+                enc = self.model.model.encoder(feats).last_hidden_state
+            finally:
+                self._cancel = None
             self._sync()
             t1 = time.perf_counter()
             if self.assistant is None and self._static_cache is None:
