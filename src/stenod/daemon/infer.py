@@ -40,14 +40,23 @@ class Inbox:
 
     def __init__(self, maxsize: int = 100_000):
         self._q: queue.Queue = queue.Queue(maxsize=maxsize)
-        self.ending, self.resumed = threading.Event(), threading.Event()
+        self.ending = threading.Event()
+        self.end_sample: int | None = None  # where the queued (tentative) end says speech ended
+        self.resumed: set[int] = set()  # utterances whose speech resumed after a tentative end
 
     def put(self, ev) -> None:
+        if isinstance(ev, (UttTentativeEnd, UttEnd)):
+            self.end_sample = ev.end
         if isinstance(ev, (UttTentativeEnd, UttEnd, EndOfStream)):
             self.ending.set()
         elif isinstance(ev, UttResumed):
-            self.resumed.set()
+            self.resumed.add(ev.utt)
         self._q.put(ev)
+
+    def ending_before(self, end: int) -> bool:
+        """True when a queued end of speech makes a partial decode up to `end` useless (a
+        partial whose audio ends exactly where speech ended is the final's decode: keep it)."""
+        return self.ending.is_set() and self.end_sample != end
 
     def take_all(self) -> list:
         """Block for one event, then return it with everything else queued."""
@@ -85,6 +94,7 @@ class _Utterance:
     shown: bool = False  # a non-empty partial was published
     tentative_end: int | None = None
     early: tuple[int, Transcript] | None = None
+    last: tuple[int, Transcript] | None = None  # the latest decode: (end sample, transcript)
     tokens: list[int] = field(default_factory=list)  # latest decoded tokens: the next decode's draft
     stabilizer: Stabilizer = field(default_factory=Stabilizer)
 
@@ -108,12 +118,15 @@ class _Utterance:
 
 class InferenceWorker(threading.Thread):
     def __init__(self, load: Callable[[], object], inbox: Inbox, publish: Callable[[object], None],
-                 timeline: Timeline, partial_interval_s: float, stats, on_ready: Callable[[object], None],
+                 timeline: Timeline, partial_interval_s: float, preroll_s: float, stats, on_ready: Callable[[object], None],
                  on_done: Callable[[str | None], None]):
         super().__init__(name="inference", daemon=True)
         self.load, self.inbox, self.publish = load, inbox, publish
         self.timeline, self.stats = timeline, stats
         self.partial_samples = int(partial_interval_s * SAMPLE_RATE)
+        # The first partial waits for `partial_interval_s` of audio after the pre-roll: decoding
+        # little more than the pre-roll gives nothing but costs a whole decode.
+        self.first_partial_samples = int((partial_interval_s + preroll_s) * SAMPLE_RATE)
         self.on_ready, self.on_done = on_ready, on_done
         self.backend = None
         self.cur: _Utterance | None = None
@@ -172,14 +185,18 @@ class InferenceWorker(threading.Thread):
         if u is None:
             return
         if u.tentative_end is not None and u.early is None:
+            if u.last is not None and u.last[0] == u.tentative_end:
+                u.early = u.last  # the last partial already decoded exactly this audio
+                return
             n = u.tentative_end - u.start
-            t = self._decode(u, n, cancel=self.inbox.resumed.is_set)
+            t = self._decode(u, n, cancel=lambda: u.utt in self.inbox.resumed)
             if t is not None:
                 u.early = (u.tentative_end, t)
                 self._partial(u, t, n)
-        elif u.tentative_end is None and u.length - u.decoded_to >= self.partial_samples:
+        elif u.tentative_end is None and u.length - u.decoded_to >= self.partial_samples \
+                and u.length >= self.first_partial_samples:
             n = u.length
-            t = self._decode(u, n, cancel=self.inbox.ending.is_set)
+            t = self._decode(u, n, cancel=lambda: self.inbox.ending_before(u.start + n))
             if t is not None:
                 self._partial(u, t, n)
 
@@ -201,6 +218,7 @@ class InferenceWorker(threading.Thread):
         self.stats.record_decode(t)
         if t.tokens:
             u.tokens = list(t.tokens)
+        u.last = (u.start + n, t)
         return t
 
     def _partial(self, u: _Utterance, t: Transcript, n: int) -> None:
@@ -215,8 +233,9 @@ class InferenceWorker(threading.Thread):
 
     def _final(self, u: _Utterance, ev: UttEnd) -> None:
         endpoint_ns = time.monotonic_ns()
-        early = u.early is not None and u.early[0] == ev.end
-        t = u.early[1] if early else self._decode(u, ev.end - u.start)
+        ahead = u.early if u.early is not None and u.early[0] == ev.end else u.last
+        early = ahead is not None and ahead[0] == ev.end
+        t = ahead[1] if early else self._decode(u, ev.end - u.start)
         # The final is the decode of the whole utterance, even where it disagrees with words the
         # partials had agreed on: early partials of short audio can agree on a wrong beginning
         # that the full decode gets right (seen on the corpus), and the final must be the best text.

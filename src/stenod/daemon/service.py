@@ -196,7 +196,7 @@ class Daemon:
         log.info("capturing from %s", self.spec)
         VadThread(self.ring, Segmenter(cfg.vad), inbox, self.source, self).start()
         worker = InferenceWorker(self._load, inbox, self.outbox.put, timeline, cfg.stream.partial_interval_s,
-                                 self.stats, self._on_ready, self._on_done)
+                                 cfg.vad.preroll_ms / 1000, self.stats, self._on_ready, self._on_done)
         worker.start()
         self._install_signals()
         while not self.done.wait(0.2):
