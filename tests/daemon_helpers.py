@@ -10,23 +10,27 @@ from pathlib import Path
 
 from model_fixtures import STENOD
 
-RECORDER = [sys.executable, str(Path(__file__).with_name("event_recorder.py"))]
+RECORDER = [sys.executable, "-m", "stenod.bench.listen"]
 
 
 class Recorder:
-    """A subscriber process writing every received event (plus `_recv_mono_ns`) to a JSONL file."""
+    """A subscriber process (the bench's listener) writing every received event to a JSONL file;
+    `events()` gives the bodies with `_topic` and `_recv_mono_ns` added."""
 
-    def __init__(self, events: str, path: Path, idle_s: float = 600):
+    def __init__(self, events: str, path: Path):
         self.path = path
-        self.proc = subprocess.Popen(RECORDER + [events, str(path), str(idle_s)], stdout=subprocess.PIPE, text=True)
-        assert self.proc.stdout.readline().strip() == "listening"
+        self.proc = subprocess.Popen(RECORDER + [events, str(path)], stdout=subprocess.DEVNULL)
+        deadline = time.monotonic() + 30
+        while not (path.exists() and path.read_text()):  # its first line: the subscription is up
+            assert self.proc.poll() is None and time.monotonic() < deadline, "listener did not start"
+            time.sleep(0.05)
         time.sleep(0.2)  # let the SUB socket connect (it retries until the daemon binds)
 
     def events(self, types: tuple[str, ...] | None = None) -> list[dict]:
-        if not self.path.exists():
-            return []
         rows = [json.loads(line) for line in self.path.read_text().splitlines() if line.strip()]
-        return [r for r in rows if types is None or r["type"] in types]
+        out = [{**r["event"], "_topic": r["topic"], "_recv_mono_ns": r["recv_mono_ns"]}
+               for r in rows if r["topic"].startswith("stenod.v1.")]
+        return [r for r in out if types is None or r["type"] in types]
 
     def wait_for(self, predicate, timeout: float) -> list[dict]:
         deadline = time.monotonic() + timeout
@@ -38,7 +42,8 @@ class Recorder:
         raise AssertionError(f"timed out; received: {[r['type'] for r in self.events()][-20:]}")
 
     def stop(self) -> None:
-        self.proc.terminate()
+        if self.proc.poll() is None:
+            self.proc.terminate()
         self.proc.wait(timeout=10)
 
 

@@ -56,8 +56,6 @@ def parse_source(text: str) -> SourceSpec:
 class Source:
     """Base: a thread (or callback) that fills the ring. `finished` is set at end of input."""
 
-    live = False
-
     def __init__(self, ring: Ring, block: int):
         self.ring, self.block = ring, block
         self.origin_ns = time.monotonic_ns()
@@ -151,9 +149,9 @@ class StdinSource(Source):
 
 
 class MicSource(Source):
-    """A PortAudio input stream; reopens the device when it disappears (`live`: no back-pressure)."""
+    """A PortAudio input stream (no back-pressure: the ring drops the oldest audio); reopens the
+    device when it disappears."""
 
-    live = True
     RETRY_S = 2.0
 
     def __init__(self, ring: Ring, block: int, device: str | None):
