@@ -94,6 +94,11 @@ class Shout(Client):
     def on_final(self, event, origin="live"):
         print(self.prefix + event.text.upper(), flush=True)
 
+    def on_notice(self, notice):
+        if type(notice).__name__ == "Connected":
+            print("connected", file=sys.stderr, flush=True)  # (tests wait for it)
+        super().on_notice(notice)
+
     def close(self):
         print("closed", file=sys.stderr, flush=True)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
+import time
 
 import numpy as np
 import pytest
@@ -143,7 +144,10 @@ def test_push_to_talk_around_an_utterance(gated, corpus, tmp_path):
     shout = Lines(STENOD + ["client", "shout", "--events", gated.events, "--control", gated.ctl],
                   plugin_env(gated.env, site))
     try:
-        shout.wait_for(lambda lines: True, timeout=1)
+        deadline = time.monotonic() + 60
+        while "connected" not in shout.err:  # it has its snapshot: it sees what comes next
+            assert time.monotonic() < deadline and shout.proc.poll() is None, shout.err
+            time.sleep(0.05)
         clip = corpus.clips[2]
         audio = load(clip)
         speech_end = int(clip["speech"][1] * RATE)
@@ -169,10 +173,7 @@ def test_c_example_prints_the_final(gated, corpus, tmp_path):
     exe = build_subscriber(tmp_path)
     sub = Lines([str(exe), gated.events], gated.env)
     try:
-        sub.wait_for(lambda lines: True, timeout=1)
-        import time
-
-        time.sleep(1.0)  # the SUB socket connects and subscribes
+        time.sleep(2.0)  # the SUB socket connects and subscribes (a PUB socket cannot tell)
         final = gated.say(corpus.clips[4])
         sub.wait_for(lambda lines: len(lines) >= 1, timeout=30)
     finally:

@@ -79,6 +79,42 @@ def test_on_since_sees_a_press_and_release_between_two_looks():
     assert gate.on_since(mark)
 
 
+def test_announce_only_on_change_and_report_gives_the_state():
+    gate = DictationGate(on=True)
+    said: list[str] = []
+    gate.command({"cmd": "dictation", "state": "on"}, said.append)
+    gate.command({"cmd": "dictation", "state": "off"}, said.append)
+    gate.command({"cmd": "ptt", "action": "start"}, said.append)
+    gate.command({"cmd": "ptt", "action": "start"}, said.append)
+    gate.report(said.append)
+    assert said == ["off", "on", "on"]
+
+
+def test_reports_leave_in_the_order_of_the_changes():
+    """A report sent from another thread never says a state older than a change announced before it."""
+    gate = DictationGate(on=False)
+    queue: list[tuple[str, str]] = []
+    stop = threading.Event()
+
+    def reporter():
+        while not stop.is_set():
+            gate.report(lambda s: queue.append(("report", s)))
+
+    t = threading.Thread(target=reporter)
+    t.start()
+    try:
+        for _ in range(500):
+            gate.command({"cmd": "dictation", "state": "toggle"}, lambda s: queue.append(("change", s)))
+    finally:
+        stop.set()
+        t.join()
+    current = "off"
+    for kind, state in queue:
+        if kind == "change":
+            current = state
+        assert state == current
+
+
 def test_concurrent_commands_keep_a_consistent_count():
     gate = DictationGate(on=False)
     mark = gate.mark()

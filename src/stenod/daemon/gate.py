@@ -4,7 +4,10 @@
 publisher thread, through :meth:`DictationGate.command`) and read by the VAD thread; a lock makes
 each read and write whole. Besides the state it counts how often dictation was turned on, so a
 reader can ask "was it on at any moment since I last looked?" (:meth:`DictationGate.on_since`)
-without polling: a push-to-talk press and release between two looks is not missed.
+without polling: a push-to-talk press and release between two looks is not missed. Status events
+that report the state are queued under the same lock (:meth:`DictationGate.report`, the
+``announce`` of :meth:`DictationGate.command`), so they leave in the order of the changes even
+when another thread (the worker, at model load) sends one at the same moment.
 
 :class:`UtteranceGate` applies the rule to the segmenter's events, in the VAD thread, which
 sees them as the audio arrives (the inference worker may run seconds behind). An utterance counts
@@ -20,7 +23,7 @@ Pure apart from the lock: no I/O, unit-tested with synthetic events.
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -81,32 +84,44 @@ class DictationGate:
         with self._lock:
             return mark.on or self._turn_ons != mark.turn_ons
 
-    def command(self, request: Mapping[str, Any]) -> Change:
+    def report(self, send: Callable[[State], None]) -> None:
+        """Call ``send(state)`` with the lock held: events that report the state are then queued
+        in the order of the changes, whichever thread sends them (keep ``send`` quick)."""
+        with self._lock:
+            send("on" if self._on else "off")
+
+    def command(self, request: Mapping[str, Any], announce: Callable[[State], None] | None = None) -> Change:
         """Apply a control request ``{"cmd": "dictation", "state": ...}`` or
-        ``{"cmd": "ptt", "action": ...}``; raises :class:`GateError` for a bad argument."""
+        ``{"cmd": "ptt", "action": ...}``; raises :class:`GateError` for a bad argument.
+        ``announce(state)`` is called after a change, with the lock still held (see :meth:`report`)."""
+        with self._lock:
+            change = self._apply(request)
+            if change.changed and announce is not None:
+                announce(change.state)
+            return change
+
+    def _apply(self, request: Mapping[str, Any]) -> Change:
         cmd = request.get("cmd")
         if cmd == "dictation":
             state = request.get("state")
             if state not in DICTATION_STATES:
                 raise GateError(f'dictation needs "state": one of {", ".join(DICTATION_STATES)}; got {state!r}')
-            with self._lock:
-                self._before_press = None
-                return self._write(not self._on if state == "toggle" else state == "on")
+            self._before_press = None
+            return self._write(not self._on if state == "toggle" else state == "on")
         if cmd == "ptt":
             action = request.get("action")
             if action not in PTT_ACTIONS:
                 raise GateError(f'ptt needs "action": one of {", ".join(PTT_ACTIONS)}; got {action!r}')
-            with self._lock:
-                if action == "start":
-                    if self._before_press is None:
-                        self._before_press = self._on
-                    return self._write(True)
-                before, self._before_press = self._before_press, None
-                return self._write(self._on if before is None else before)
+            if action == "start":
+                if self._before_press is None:
+                    self._before_press = self._on
+                return self._write(True)
+            before, self._before_press = self._before_press, None
+            return self._write(self._on if before is None else before)
         raise GateError(f"not a dictation command: {cmd!r}")
 
     def _write(self, on: bool) -> Change:
-        """The one place the state changes (the lock is held by the caller)."""
+        """The one place the state changes (the caller holds the lock)."""
         changed = on != self._on
         if changed and on:
             self._turn_ons += 1

@@ -117,11 +117,9 @@ class Daemon:
             return {"state": "stopping"}
         if cmd in ("dictation", "ptt"):
             try:
-                change = self.gate.command(req)
+                change = self.gate.command(req, lambda s: self.outbox.put(status_event(self.state, dictation=s)))
             except GateError as exc:
                 raise ControlError(str(exc)) from None
-            if change.changed:
-                self.outbox.put(status_event(self.state, dictation=change.state))
             return {"dictation": change.state}
         raise ControlError(f"unknown command {cmd!r}; known: {', '.join(COMMANDS)}")
 
@@ -143,7 +141,7 @@ class Daemon:
 
     def _set_state(self, state: str, **detail) -> None:
         self.state = state
-        self.outbox.put(status_event(state, dictation=self.gate.state, **detail))
+        self.gate.report(lambda s: self.outbox.put(status_event(state, dictation=s, **detail)))
         sd_notify(f"STATUS={state}")
 
     def request_stop(self, why: str) -> None:
