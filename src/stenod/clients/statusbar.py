@@ -5,7 +5,7 @@ for status bars (Waybar, polybar, i3blocks custom modules).
 (pure). :class:`StatusFollower` is a :class:`~stenod.clients.base.Client` that keeps that
 knowledge up to date from status events, speech boundaries and connection notices, and prints a
 line whenever the derived state changes: a JSON object ``{"text", "alt", "tooltip", "class"}``
-with ``--waybar`` (Waybar's ``return-type: json``), else ``HH:MM:SS text: tooltip``.
+with ``--waybar`` (Waybar's ``return-type: json``), else ``HH:MM:SS`` and the tooltip.
 
 Classes: ``listening`` (ready, dictation on), ``speaking`` (an utterance is being spoken while
 dictation is on), ``dictation-off``, ``paused``, ``loading`` (the model is loading), ``error`` and
@@ -43,8 +43,8 @@ class BarState:
                           ensure_ascii=False)
 
     def to_line(self, now: float | None = None) -> str:
-        """One line for a person, with the local time."""
-        return f"{time.strftime('%H:%M:%S', time.localtime(now))} {self.text}: {self.tooltip}"
+        """One line for a person: the local time and the tooltip."""
+        return f"{time.strftime('%H:%M:%S', time.localtime(now))} {self.tooltip.removeprefix('stenod: ')}"
 
 
 @dataclass(frozen=True)
