@@ -187,7 +187,9 @@ def test_waybar_stream_shows_paused_and_back(gated):
     assert gated.cmd("resume")["state"] == "ready"
     gated.bar.wait_for(lambda lines: classes(gated.bar)[-1] == "dictation-off")
     seen = classes(gated.bar)
-    assert seen[0] == "absent" and "loading" in seen
+    # Started before the daemon: absent first ("loading" may follow, unless the model loaded
+    # before the follower's next try, so it is not required).
+    assert seen[0] == "absent"
     # One line per change: no line repeats the one before it.
     lines = gated.bar.lines
     assert all(a != b for a, b in zip(lines, lines[1:])), lines
