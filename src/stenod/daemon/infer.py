@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from stenod import SAMPLE_RATE
+from stenod.daemon.gate import UttDictation
 from stenod.daemon.segment import UttAudio, UttEnd, UttResumed, UttStart, UttTentativeEnd
 from stenod.daemon.stabilize import Stabilizer
 from stenod.protocol import AudioSpan, Final, Partial, SpeechEnd, SpeechStart, StatusEvent
@@ -92,6 +93,7 @@ class _Utterance:
     rev: int = 0
     decoded_to: int = 0
     shown: bool = False  # a non-empty partial was published
+    dictation: bool = False  # spoken while dictation was on (see daemon.gate)
     tentative_end: int | None = None
     early: tuple[int, Transcript] | None = None
     last: tuple[int, Transcript] | None = None  # the latest decode: (end sample, transcript)
@@ -171,6 +173,8 @@ class InferenceWorker(threading.Thread):
             log.debug("event for an unknown utterance dropped: %r", ev)
         elif isinstance(ev, UttAudio):
             self.cur.add(ev)
+        elif isinstance(ev, UttDictation):
+            self.cur.dictation = True
         elif isinstance(ev, UttTentativeEnd):
             self.cur.tentative_end = ev.end
         elif isinstance(ev, UttResumed):
@@ -229,7 +233,7 @@ class InferenceWorker(threading.Thread):
         u.rev += 1
         u.shown = True
         self.publish(Partial(utt=u.utt, rev=u.rev, audio=AudioSpan(_ms(u.start), _ms(u.start + n)), text=text,
-                             stable_len=stable))
+                             stable_len=stable, dictation=u.dictation))
 
     def _final(self, u: _Utterance, ev: UttEnd) -> None:
         endpoint_ns = time.monotonic_ns()
@@ -255,7 +259,8 @@ class InferenceWorker(threading.Thread):
             }
             u.rev += 1
             self.publish(Final(utt=u.utt, rev=u.rev, audio=AudioSpan(_ms(u.start), _ms(ev.end)), text=text,
-                               stable_len=stable, model=self.backend.name, timings=timings))
+                               stable_len=stable, model=self.backend.name, timings=timings,
+                               dictation=u.dictation))
         self.publish(SpeechEnd(utt=u.utt, audio_ms=_ms(ev.end)))
 
 

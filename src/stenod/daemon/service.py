@@ -19,6 +19,7 @@ import uuid
 from stenod import SAMPLE_RATE
 from stenod.config import Config, resolve_endpoints
 from stenod.daemon.capture import Source, SourceError, open_source, parse_source
+from stenod.daemon.gate import DictationGate, GateError, UtteranceGate
 from stenod.daemon.infer import EndOfStream, Inbox, InferenceWorker, Timeline, status_event
 from stenod.daemon.publish import ControlError, Outbox, Publisher, endpoint_in_use
 from stenod.daemon.ring import Ring
@@ -27,7 +28,7 @@ from stenod.daemon.stats import Stats
 from stenod.protocol import Final
 
 log = logging.getLogger("stenod")
-COMMANDS = ("status", "snapshot", "pause", "resume", "shutdown")
+COMMANDS = ("status", "snapshot", "pause", "resume", "shutdown", "dictation", "ptt")
 
 
 class ServiceError(RuntimeError):
@@ -54,10 +55,12 @@ class VadThread(threading.Thread):
     def __init__(self, ring: Ring, segmenter: Segmenter, inbox: Inbox, source: Source, daemon_: "Daemon"):
         super().__init__(name="vad", daemon=True)
         self.ring, self.seg, self.inbox, self.source, self.d = ring, segmenter, inbox, source, daemon_
+        self.dictation = UtteranceGate(daemon_.gate)
 
     def _put_all(self, events) -> None:
         for ev in events:
-            self.inbox.put(ev)
+            for item in self.dictation.route(ev):
+                self.inbox.put(item)
 
     def run(self) -> None:
         flushed_at_end = False
@@ -92,6 +95,7 @@ class Daemon:
         self.stats = Stats()
         self.started = time.monotonic()
         self.backend = None
+        self.gate = DictationGate(cfg.dictation.start == "on")
 
     # -- control requests (called from the publisher thread) ----------------------------------
     def control(self, req: dict) -> dict:
@@ -111,6 +115,12 @@ class Daemon:
         if cmd == "shutdown":
             self.request_stop("shutdown requested over the control socket")
             return {"state": "stopping"}
+        if cmd in ("dictation", "ptt"):
+            try:
+                change = self.gate.command(req, lambda s: self.outbox.put(status_event(self.state, dictation=s)))
+            except GateError as exc:
+                raise ControlError(str(exc)) from None
+            return {"dictation": change.state}
         raise ControlError(f"unknown command {cmd!r}; known: {', '.join(COMMANDS)}")
 
     def status(self) -> dict:
@@ -124,14 +134,14 @@ class Daemon:
             decoding["assistant_acceptance_rate"] = snap["assistant_acceptance_rate"]
         if getattr(b, "assistant_name", None):
             decoding["assistant_model"] = b.assistant_name
-        return {"state": self.state, "model": b.name if b else None, "device": b.device if b else None,
-                "source": str(self.spec), "uptime_s": round(time.monotonic() - self.started, 1),
+        return {"state": self.state, "dictation": self.gate.state, "model": b.name if b else None,
+                "device": b.device if b else None, "source": str(self.spec), "uptime_s": round(time.monotonic() - self.started, 1),
                 "counters": counters, "latency_ms": snap["latency_ms"], "decoding": decoding,
                 "stream_origin_mono_ns": self.source.origin_ns}
 
     def _set_state(self, state: str, **detail) -> None:
         self.state = state
-        self.outbox.put(status_event(state, **detail))
+        self.gate.report(lambda s: self.outbox.put(status_event(state, dictation=s, **detail)))
         sd_notify(f"STATUS={state}")
 
     def request_stop(self, why: str) -> None:
