@@ -4,6 +4,7 @@ receives the keystrokes, xclip reads the clipboard back."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import subprocess
 import time
@@ -16,7 +17,7 @@ from model_fixtures import STENOD
 from stenod.clients.output.chain import FallbackTyper
 from stenod.clients.output.xdotool import XdotoolTyper
 from stenod.clients.output.ydotool import YdotoolTyper
-from stenod.protocol import SpeechStart, stamp
+from stenod.protocol import SpeechStart, encode, stamp
 from typing_helpers import CAT, ClientProcess, Terminal, a_clip, client_env, require, speaking_daemon  # noqa: F401
 
 
@@ -168,14 +169,24 @@ def test_spoken_commands_and_scratch_that(x_env, fake, tmp_path):
         term.close()
 
 
-def test_no_commands_types_the_words(x_env, fake, tmp_path):
+def test_no_commands_unknown_topics_and_a_daemon_restart(x_env, fake, tmp_path):
     term, _ = xterm(x_env, tmp_path / "typed")
     client = start_type(x_env, fake, tmp_path, "--no-commands", "--end", "\\n")
     try:
         fake.publish(final(1, "Comma and period stay words."))
-        assert term.wait_for("Comma and period stay words.\n") == "Comma and period stay words.\n"
+        first = "Comma and period stay words.\n"
+        assert term.wait_for(first) == first
+        envelope = fake.next_envelope()
+        fake.publish_raw([b"stenod.v1.someday", json.dumps({"v": 1, "type": "someday", **envelope}).encode()])
+        topic, body = encode(stamp(final(2, "Extra fields too."), fake.session, fake.next_envelope()["seq"]))
+        fake.publish_raw([topic, body[:-1] + b',"added_later":{"x":1}}'])
+        assert term.wait_for(first + "Extra fields too.\n") == first + "Extra fields too.\n"
+        fake.restart()
+        fake.publish(final(1, "After the restart."))
+        expected = first + "Extra fields too.\nAfter the restart.\n"
+        assert term.wait_for(expected) == expected
     finally:
-        client.stop()
+        assert client.stop() == 0
         term.close()
 
 

@@ -32,7 +32,8 @@ class WtypeTyper:
         return missing("wtype")
 
     def _run(self, args: list[str], keys: int) -> None:
-        run_tool(["wtype", "-s", str(self.settle_ms), *args], timeout=10 + keys * 0.05)
+        settle = ["-s", str(self.settle_ms)] if self.settle_ms > 0 else []
+        run_tool(["wtype", *settle, *args], timeout=10 + keys * 0.05)
 
     def type_text(self, text: str) -> None:
         if text:
