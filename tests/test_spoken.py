@@ -45,8 +45,10 @@ def test_scratch_that():
 
 
 def test_config_table_adds_overrides_and_removes():
-    s = SpokenCommands({"smiley face": "🙂", "Period": "", "full stop": "!", "scratch that": ""})
+    s = SpokenCommands({"smiley face": "🙂", "Period": "", "full stop": "!", "scratch that": "",
+                        "new item": "\n- "})
     assert s.render("Nice smiley face, thanks") == Rendering("Nice 🙂 thanks")
+    assert s.render("List: new item eggs, new item. Milk.") == Rendering("List:\n- Eggs,\n- Milk.")
     assert s.render("A period of time full stop") == Rendering("A period of time!")
     assert s.render("scratch that") == Rendering("scratch that")
     with pytest.raises(ValueError, match="dictation.commands"):

@@ -10,9 +10,10 @@ decides how it joins the text around it:
 * opening marks (``(`` ``[`` ...) take a space before and none after;
 * layout (only whitespace, e.g. ``"\\n"``) ends the line: no space around it, the text before keeps
   Whisper's punctuation ("Hello, new line. World." -> "Hello,\\nWorld.");
-* anything else (``"—"``, an emoji, a word) stands as a word of its own.
+* anything else (``"—"``, an emoji, a word) stands as a word of its own; one that starts with a
+  line break (``"\\n- "``) ends the line like layout, one that ends with a space takes no other.
 
-After a sentence end (``.`` ``?`` ``!``) or layout the next word starts with a capital. Text
+After a sentence end (``.`` ``?`` ``!``) or a line break the next word starts with a capital. Text
 outside the phrases is kept exactly as Whisper wrote it. "scratch that" discards what was said
 before it in the same utterance, or, at the start of one, asks to delete the previous typed
 utterance (:attr:`Rendering.scratch`). The user's ``[dictation] commands`` add phrases or override
@@ -152,11 +153,15 @@ class SpokenCommands:
             elif kind == "layout":
                 out = out.rstrip(" ") + output
                 space_before = False
-            else:
-                out += (" " if out and not out[-1].isspace() and out[-1] not in OPENING else "") + output
-                space_before = True
+            else:  # a word; one that starts a line or ends in a space brings its own spacing
+                if output[0] == "\n":
+                    out = out.rstrip(" ")
+                elif out and not out[-1].isspace() and out[-1] not in OPENING and not output[0].isspace():
+                    out += " "
+                out += output
+                space_before = not output[-1].isspace()
             last_cmd_end = len(out)
-            capital = kind == "layout" or output[-1] in SENTENCE_END
+            capital = kind == "layout" or output[-1] in SENTENCE_END or output[0] == "\n"
         return Rendering(out, scratch)
 
 
