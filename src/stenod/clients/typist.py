@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import sys
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -105,8 +106,7 @@ class TypeClient(Client):
         text = rendering.text
         if text and not text[-1].isspace():
             text += self.end
-        moved = self._moved(utterance)
-        if utterance.drifted or moved is not None:
+        if utterance.drifted or self._moved(utterance) is not None:
             self._to_clipboard(rendering.text, "the focus moved to another window since the utterance began")
             return
         self._safely(lambda: self._apply(utterance, rendering, text), fallback=rendering.text)
@@ -167,7 +167,8 @@ class TypeClient(Client):
         if text:
             self._typed.append(_Typed(len(text), utterance.window or self._window()))
 
-    def _safely(self, action, fallback: str | None = None) -> None:
+    def _safely(self, action: Callable[[], None], fallback: str | None = None) -> None:
+        """Run a typing action; on failure say so (or, with ``fallback``, put that on the clipboard)."""
         try:
             action()
         except OutputError as exc:
