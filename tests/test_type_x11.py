@@ -7,6 +7,7 @@ import dataclasses
 import json
 import os
 import subprocess
+import sys
 import time
 from datetime import datetime, timedelta, timezone
 
@@ -15,10 +16,11 @@ import pytest
 from fake_daemon import FakeDaemon, final, partial
 from model_fixtures import STENOD
 from stenod.clients.output.chain import FallbackTyper
+from stenod.clients.output.clipboard import XclipClipboard, XselClipboard
 from stenod.clients.output.xdotool import XdotoolTyper
 from stenod.clients.output.ydotool import YdotoolTyper
 from stenod.protocol import SpeechStart, encode, stamp
-from typing_helpers import CAT, ClientProcess, Terminal, a_clip, client_env, require, speaking_daemon  # noqa: F401
+from typing_helpers import CAT, TK_ENTRY, ClientProcess, Terminal, a_clip, client_env, require, speaking_daemon  # noqa: F401
 
 
 @pytest.fixture
@@ -222,6 +224,39 @@ def test_clip_and_append(x_env, fake, tmp_path):
         fake.publish(final(len(fake.finals) + 1, "Two."))
         assert wait_clipboard(x_env, expected) == expected
         assert client.stop() == 0
+
+
+def test_paste_backend_into_a_tk_entry_restores_the_clipboard(x_env, fake, tmp_path):
+    script = tmp_path / "entry.py"
+    script.write_text(TK_ENTRY)
+    entry = Terminal([sys.executable, str(script), str(tmp_path / "entry")], x_env, tmp_path / "entry")
+    wid = x(x_env, "search", "--sync", "--onlyvisible", "--classname", "stenod-entry").split()[0]
+    x(x_env, "windowfocus", "--sync", wid)
+    subprocess.run(["xclip", "-selection", "clipboard", "-in"], input="kept ✓", text=True, env=x_env,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=10, check=True)
+    client = start_type(x_env, fake, tmp_path, "--backend", "paste")
+    text = "Pasted: Naïve café — über ÉTÉ."
+    try:
+        fake.publish(final(1, text))
+        assert entry.wait_for(text + " ") == text + " "
+        assert wait_clipboard(x_env, "kept ✓") == "kept ✓"
+        fake.publish(final(2, "Scratch that."))
+        assert entry.wait_for("") == ""
+    finally:
+        client.stop()
+        entry.close()
+
+
+@pytest.mark.parametrize("cls", [XclipClipboard, XselClipboard])
+def test_x11_clipboards_round_trip(cls, xvfb, monkeypatch):
+    require("xsel")
+    monkeypatch.setenv("DISPLAY", xvfb.display)
+    board = cls()
+    assert board.unavailable() is None
+    board.write("Ünïcode — 🎉\nsecond line")
+    assert board.read() == "Ünïcode — 🎉\nsecond line"
+    board.clear()
+    assert not board.read()
 
 
 def test_a_backend_failing_at_run_time_falls_back(xvfb, tmp_path, monkeypatch, stenod_env):

@@ -178,3 +178,22 @@ def require(*programs: str) -> None:
     missing = [p for p in programs if shutil.which(p) is None]
     if missing:
         pytest.fail(f"missing programs: {', '.join(missing)} (run scripts/setup.sh)", pytrace=False)
+
+
+TK_ENTRY = """\
+import os, sys, tkinter as tk
+path = sys.argv[1]
+root = tk.Tk(className="stenod-entry")
+text = tk.StringVar()
+def save(*_):
+    with open(path + ".tmp", "w", encoding="utf-8") as f:
+        f.write(text.get())
+    os.replace(path + ".tmp", path)
+text.trace_add("write", save)
+entry = tk.Entry(root, textvariable=text, width=80)
+entry.pack()
+entry.focus_set()
+root.after(100, save)
+root.mainloop()
+"""
+"""A Tk window with one text entry; its content is written to the file named in argv[1] on each change."""
