@@ -152,8 +152,10 @@ class DictationConfig:
     start: Literal["on", "off"] = "on"
     """Whether dictation is on when the daemon starts (``stenod toggle`` / ``ptt`` change it)."""
     commands: dict[str, str] = field(default_factory=dict)
-    """Spoken commands for typed text, added to (or overriding) the built-in table: the spoken
-    phrase -> what to type instead (an empty string removes a built-in phrase)."""
+    """Spoken commands for `stenod type`, added to (or overriding) the built-in table: the spoken
+    phrase -> what to type instead (an empty string removes a built-in phrase). How the text joins
+    its neighbours follows from it: closing marks attach to the word before, opening marks to the
+    word after, whitespace ends the line; see :mod:`stenod.clients.spoken`."""
     backend: Literal["auto", "xdotool", "wtype", "ydotool", "paste"] = "auto"
     """How `stenod type` types: ``auto`` picks by session type, with a fallback chain."""
     paste_key: str = "auto"
