@@ -121,10 +121,10 @@ class FallbackTyper:
                 action(self.chain[0])
                 return
             except OutputError as exc:
-                failed = self.chain.pop(0)
-                self.failures.append(f"{failed.name}: {exc}")
-                if not self.chain:
+                self.failures.append(f"{self.chain[0].name}: {exc}")
+                if len(self.chain) == 1:  # kept: the next call tries it again (its daemon may be back)
                     raise NoBackend("every typing backend failed (" + "; ".join(self.failures) + ")") from None
+                failed = self.chain.pop(0)
                 self.say(f"{failed.name} failed ({exc}); using {self.chain[0].name} from now on")
 
     def type_text(self, text: str) -> None:
