@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from fake_daemon import FakeDaemon, final
+from fake_daemon import FakeDaemon, final, partial
 from stenod.clients.output.focus import SwayFocus
 from stenod.clients.output.wtype import WtypeTyper
 from stenod.protocol import SpeechStart
@@ -134,3 +134,18 @@ def test_clip_on_wayland(wl_env, endpoint, tmp_path):
             assert wait_paste(wl_env, "Première. Après.") == "Première. Après."
         finally:
             assert client.stop() == 0
+
+
+def test_live_corrections_with_wtype(sway, wl_env, endpoint, tmp_path):  # noqa: F811
+    term, _ = foot(sway, wl_env, tmp_path / "typed")
+    with FakeDaemon(endpoint("ev"), endpoint("ctl")) as fake:
+        client = start(wl_env, fake, tmp_path, "--live")
+        try:
+            fake.publish(SpeechStart(utt=1, audio_ms=0))
+            fake.publish(partial(1, 0, "Hello there my", 12))
+            assert term.wait_for("Hello there") == "Hello there"
+            fake.publish(final(1, "Hello, théré!"))
+            assert term.wait_for("Hello, théré! ") == "Hello, théré! "
+        finally:
+            client.stop()
+            term.close()
