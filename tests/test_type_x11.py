@@ -84,9 +84,12 @@ def test_unicode_and_capitals_arrive_exactly(x_env, fake, tmp_path):
     term, _ = xterm(x_env, tmp_path / "typed")
     client = start_type(x_env, fake, tmp_path)
     text = "Café über — naïve 🎉 Straße, ÉTÉ? Ça va."
+    more = "Ωμέγα ŁÓDŹ ñandú «À bientôt» ½ → ✓"
     try:
         fake.publish(final(1, text))
         assert term.wait_for(text + " ") == text + " "
+        fake.publish(final(2, more))
+        assert term.wait_for(f"{text} {more} ") == f"{text} {more} "
     finally:
         client.stop()
         term.close()

@@ -23,7 +23,7 @@ TYPER_NAMES = ("auto", "xdotool", "wtype", "ydotool", "paste")
 INSTALL = {
     "wayland": "install wtype (sway, Hyprland, KDE) or ydotool with ydotoold running (any compositor, GNOME "
                "included), and wl-clipboard for the paste backend",
-    "x11": "install xdotool (and xclip or xsel for the clipboard)",
+    "x11": "install xdotool and xmodmap (x11-xserver-utils), and xclip or xsel for the clipboard",
     "none": "no graphical session (neither WAYLAND_DISPLAY nor DISPLAY is set); ydotool with ydotoold "
             "running types on a console",
 }

@@ -7,8 +7,11 @@ takes the clipboard: they are run with ``forks=True`` so that waiting ends with 
 from __future__ import annotations
 
 import os
+import time
 
 from stenod.clients.output.base import missing, run_tool
+
+OWNERSHIP_WAIT_S = 1.0
 
 
 class WlClipboard:
@@ -67,6 +70,9 @@ class XselClipboard:
 
     def write(self, text: str) -> None:
         run_tool(["xsel", "--clipboard", "--input"], input=text, forks=True)
+        deadline = time.monotonic() + OWNERSHIP_WAIT_S
+        while self.read() != (text or None) and time.monotonic() < deadline:
+            time.sleep(0.02)  # xsel's parent can exit before its child owns the selection
 
     def clear(self) -> None:
         run_tool(["xsel", "--clipboard", "--clear"], forks=True)

@@ -1,56 +1,75 @@
-"""Typing on X11 with ``xdotool``: XTEST key events; characters missing from the keymap (é, —,
-emoji) are mapped onto a spare keycode by xdotool itself, for the one keystroke.
+"""Typing on X11 with ``xdotool``: XTEST key events.
 
-Two things go wrong with such characters under a plain ``xdotool type``, both seen under Xvfb:
-the receiving client looks the keycode up after xdotool already mapped it back (the character is
-lost when the client is slow), and a capital from the Latin-1 range arrives in lower case (É as é:
-a keycode carrying one keysym is read as its lower/upper pair, and xdotool presses no Shift). So
-text is typed in runs: ASCII at full speed; other characters with a longer pause per key, each
-capital among them as ``shift+U<code>``.
+A character missing from the keyboard map (é, —, emoji on a US layout) has no key to press. Left to
+itself, ``xdotool type`` binds it to a spare keycode for one keystroke and unbinds it at once; a
+busy receiving client reads the keyboard map after that and loses the character, and a Latin-1
+capital bound as a lone keysym reads as its lower case (É arrives as é). Seen under Xvfb. So this
+backend binds such characters itself, with ``xmodmap``, to unused keycodes (the same keysym on both
+levels, so no Shift is involved) before typing, and leaves them bound: clients then read a stable
+map. The bindings are reused, the oldest given up when the unused keycodes run out.
 """
 
 from __future__ import annotations
 
 import os
-import time
+import re
+from collections import OrderedDict
 
 from stenod.clients.output.base import missing, run_tool, split_combo
 
 KEY_DELAY_MS = 6
-"""Pause between keystrokes of characters in the keymap."""
-REMAP_DELAY_MS = 40
-"""Pause after each character that xdotool maps onto a spare keycode, before it maps the next."""
+"""Pause between keystrokes."""
+
+_EMPTY = re.compile(r"^keycode\s+(\d+)\s*=\s*$", re.MULTILINE)
 
 
-def runs(text: str) -> list[tuple[str, str]]:
-    """``text`` cut into ``("type", ascii)``, ``("slow", other)`` and ``("capital", char)`` runs."""
-    out: list[tuple[str, str]] = []
-    for ch in text:
-        kind = "type" if ch.isascii() else "capital" if ch.isupper() and ch.lower() != ch else "slow"
-        if out and out[-1][0] == kind != "capital":
-            out[-1] = (kind, out[-1][1] + ch)
-        else:
-            out.append((kind, ch))
-    return out
+def keysym_name(ch: str) -> str:
+    """The keysym name Xlib reads as this character."""
+    return f"U{ord(ch):04X}"
 
 
 class XdotoolTyper:
     name = "xdotool"
 
+    def __init__(self) -> None:
+        self._spare: list[int] | None = None
+        self._bound: OrderedDict[str, int] = OrderedDict()
+
     def unavailable(self) -> str | None:
         if not os.environ.get("DISPLAY"):
             return "xdotool needs an X11 display (DISPLAY is not set)"
-        return missing("xdotool")
+        return missing("xdotool", "xmodmap")
+
+    def _bind(self, text: str) -> None:
+        wanted = [ch for ch in dict.fromkeys(text) if not ch.isascii() and ch.isprintable()]
+        for ch in wanted:
+            if ch in self._bound:
+                self._bound.move_to_end(ch)
+        new = [ch for ch in wanted if ch not in self._bound]
+        if not new:
+            return
+        if self._spare is None:
+            keymap = run_tool(["xmodmap", "-pke"]).stdout
+            self._spare = sorted((int(k) for k in _EMPTY.findall(keymap)), reverse=True)
+        expressions = []
+        for ch in new:
+            if self._spare:
+                code = self._spare.pop()
+            elif self._bound and next(iter(self._bound)) not in wanted:
+                code = self._bound.popitem(last=False)[1]
+            else:
+                break  # more new characters than unused keycodes: xdotool maps the rest itself
+            self._bound[ch] = code
+            expressions += ["-e", f"keycode {code} = {keysym_name(ch)} {keysym_name(ch)}"]
+        if expressions:
+            run_tool(["xmodmap", *expressions])
 
     def type_text(self, text: str) -> None:
-        for kind, run in runs(text):
-            if kind == "capital":
-                run_tool(["xdotool", "key", "--clearmodifiers", f"shift+U{ord(run):04X}"])
-                time.sleep(REMAP_DELAY_MS / 1000)
-            else:
-                delay = KEY_DELAY_MS if kind == "type" else REMAP_DELAY_MS
-                run_tool(["xdotool", "type", "--clearmodifiers", "--delay", str(delay), "--", run],
-                         timeout=10 + len(run) * (delay + 20) / 1000)
+        if not text:
+            return
+        self._bind(text)
+        run_tool(["xdotool", "type", "--clearmodifiers", "--delay", str(KEY_DELAY_MS), "--", text],
+                 timeout=10 + len(text) * 0.05)
 
     def backspace(self, count: int) -> None:
         if count > 0:
