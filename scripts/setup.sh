@@ -19,7 +19,8 @@ cd "$REPO"
 APT_PACKAGES=(
   flite festival festvox-us-slt-hts festvox-kallpc16k sox espeak-ng
   pulseaudio pulseaudio-utils libasound2-plugins libportaudio2 libsndfile1
-  xvfb xdotool xclip x11-utils
+  xvfb xdotool xclip x11-utils x11-xserver-utils
+  sway foot wtype wl-clipboard ydotool xsel xterm python3-tk
   gcc libzmq3-dev  # builds examples/subscribe.c (tests/test_door.py)
 )
 DEFAULT_TORCH="torch==2.13.0"

@@ -152,14 +152,24 @@ class DictationConfig:
     start: Literal["on", "off"] = "on"
     """Whether dictation is on when the daemon starts (``stenod toggle`` / ``ptt`` change it)."""
     commands: dict[str, str] = field(default_factory=dict)
-    """Spoken commands for typed text, added to (or overriding) the built-in table: the spoken
-    phrase -> what to type instead (an empty string removes a built-in phrase)."""
+    """Spoken commands for `stenod type`, added to (or overriding) the built-in table: the spoken
+    phrase -> what to type instead (an empty string removes a built-in phrase). How the text joins
+    its neighbours follows from it: closing marks attach to the word before, opening marks to the
+    word after, whitespace ends the line; see :mod:`stenod.clients.spoken`."""
+    backend: Literal["auto", "xdotool", "wtype", "ydotool", "paste"] = "auto"
+    """How `stenod type` types: ``auto`` picks by session type, with a fallback chain."""
+    paste_key: str = "auto"
+    """The paste backend's key, e.g. ``ctrl+v``; ``auto``: Ctrl+Shift+V in terminals, else Ctrl+V."""
+    end: str = " "
+    """What `stenod type` types after each utterance (none after a spoken line break)."""
 
     def __post_init__(self) -> None:
         _check_types(self)
         for phrase in self.commands:
             if not phrase.strip():
                 raise ValueError("commands: a spoken phrase must not be empty")
+        if not self.paste_key.strip() or any(not p.strip() for p in self.paste_key.split("+")):
+            raise ValueError(f"paste_key: expected a key combination such as ctrl+v, got {self.paste_key!r}")
 
 
 @dataclass(frozen=True)
