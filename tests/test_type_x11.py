@@ -68,6 +68,39 @@ def start_type(env, daemon, tmp_path, *args: str) -> ClientProcess:
 
 
 @pytest.mark.slow
+def test_nothing_is_typed_or_copied_while_the_daemon_has_dictation_off(x_env, speaking_daemon, corpus, tmp_path):
+    """The gate end to end: the real daemon marks the utterance, `stenod type` and `stenod clip`
+    leave it alone; once dictation is on again the next final arrives exactly, in both."""
+    def dictation(state: str) -> None:
+        out = subprocess.run(STENOD + ["dictation", state, "--control", speaking_daemon.control], env=x_env,
+                             capture_output=True, text=True, timeout=30)
+        assert out.returncode == 0 and out.stdout.strip() == f"dictation {state}", out.stderr
+
+    clips = sorted(corpus.clips, key=lambda c: len(c["text"]))[:2]
+    term, _ = xterm(x_env, tmp_path / "typed")
+    typist = start_type(x_env, speaking_daemon, tmp_path)
+    clip = ClientProcess(["clip", "--events", speaking_daemon.events, "--control", speaking_daemon.control],
+                         x_env, tmp_path)
+    subprocess.run(["xclip", "-selection", "clipboard"], input="before", text=True, env=x_env, timeout=10)
+    try:
+        dictation("off")
+        spoken_off = speaking_daemon.speak(clips[0]["path"])
+        assert spoken_off["text"] and spoken_off["dictation"] is False
+        assert term.settle(quiet_s=2.0) == ""
+        assert clipboard(x_env) == "before"
+        dictation("on")
+        spoken_on = speaking_daemon.speak(clips[1]["path"])
+        assert spoken_on["text"] and spoken_on["dictation"] is True
+        assert term.wait_for(spoken_on["text"] + " ") == spoken_on["text"] + " "
+        assert wait_clipboard(x_env, spoken_on["text"]) == spoken_on["text"]
+    finally:
+        dictation("on")
+        assert typist.stop() == 0
+        assert clip.stop() == 0
+        term.close()
+
+
+@pytest.mark.slow
 def test_types_a_corpus_final_exactly(x_env, speaking_daemon, corpus, tmp_path):
     term, _ = xterm(x_env, tmp_path / "typed")
     client = start_type(x_env, speaking_daemon, tmp_path)
