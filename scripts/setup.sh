@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Set up everything stenod needs to run and to be tested, idempotently:
 #   1. Debian packages (TTS voices for the test corpus, PulseAudio + ALSA plugin for a virtual
-#      microphone, Xvfb and X tools for the clipboard/typing/caption clients, PortAudio);
-#   2. a virtual environment in .venv with torch installed first, then `pip install -e '.[dev]'`.
+#      microphone, Xvfb and X tools for the clipboard/typing/caption clients, PortAudio, Chromium and
+#      chromedriver for the browser tests);
+#   2. a virtual environment in .venv with torch installed first, then `pip install -e '.[dev,web]'`.
 # A second run does nothing but check, in about a second.
 #
 # Environment:
@@ -20,6 +21,7 @@ APT_PACKAGES=(
   flite festival festvox-us-slt-hts festvox-kallpc16k sox espeak-ng
   pulseaudio pulseaudio-utils libasound2-plugins libportaudio2 libsndfile1
   xvfb xdotool xclip x11-utils
+  chromium chromium-driver imagemagick python3-tk
 )
 DEFAULT_TORCH="torch==2.13.0"
 VENV="$REPO/.venv"
@@ -148,8 +150,8 @@ install_python_packages() {
   fi
   rm -f "$STAMP"
   install_torch
-  say "installing stenod and its dependencies into .venv (pip install -e '.[dev]')…"
-  pip_install -e "$REPO[dev]"
+  say "installing stenod and its dependencies into .venv (pip install -e '.[dev,web]')…"
+  pip_install -e "$REPO[dev,web]"
   "$VENV/bin/python" -c 'import stenod' || die "stenod does not import after installing"
   setup_key >"$STAMP"
 }
