@@ -191,3 +191,19 @@ def test_clients_do_not_import_torch(env):
     code = ("import sys, stenod.web.app, stenod.clients.captions, stenod.commands.web, stenod.commands.captions;"
             "sys.exit('torch' in sys.modules)")
     assert subprocess.run([STENOD[0], "-c", code], env=env, timeout=60).returncode == 0
+
+
+def test_sigterm_with_a_browser_connected(env, endpoint):
+    ev, ct = endpoint("events"), endpoint("control")
+    web = start_web(env, ev, ct)
+    ws_url = web.url.replace("http", "ws") + "ws"
+
+    async def scenario():
+        async with aiohttp.ClientSession() as http, http.ws_connect(ws_url) as ws:
+            assert json.loads((await ws.receive(timeout=10)).data)["type"] == "web.snapshot"
+            code = await asyncio.get_running_loop().run_in_executor(None, web.stop)
+            closing = await ws.receive(timeout=5)
+            return code, closing.type
+
+    code, closing = asyncio.run(scenario())
+    assert code == 0 and closing in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from aiohttp import WSMsgType, web
+from aiohttp import WSCloseCode, WSMsgType, web
 
 from stenod.clients.control import DaemonError, DaemonUnavailable, request
 from stenod.subtitles import FORMATS, MEDIA_TYPES, render
@@ -29,6 +29,7 @@ from stenod.web.bridge import Bridge
 
 STATIC = Path(__file__).with_name("static")
 BRIDGE = web.AppKey("bridge", Bridge)
+SOCKETS = web.AppKey("sockets", set)
 STATUS_TIMEOUT_S = 1.0
 
 
@@ -57,6 +58,7 @@ async def events(req: web.Request) -> web.WebSocketResponse:
     ws = web.WebSocketResponse(heartbeat=20)
     await ws.prepare(req)
     listener = bridge.listen()
+    req.app[SOCKETS].add(ws)
 
     async def send() -> None:
         while True:
@@ -68,6 +70,7 @@ async def events(req: web.Request) -> web.WebSocketResponse:
             if msg.type == WSMsgType.TEXT and msg.data.strip() == "snapshot":
                 listener.resync()
     finally:
+        req.app[SOCKETS].discard(ws)
         bridge.forget(listener)
         sender.cancel()
     return ws
@@ -106,6 +109,7 @@ def make_app(bridge: Bridge, token: str | None) -> web.Application:
     """The application around ``bridge``; ``token``: required on every request, or None."""
     app = web.Application(middlewares=[_auth_middleware(token)] if token else [])
     app[BRIDGE] = bridge
+    app[SOCKETS] = set()
     app.router.add_get("/", _page("caption.html"))
     app.router.add_get("/transcript", _page("transcript.html"))
     app.router.add_get("/transcript.{fmt}", download)
@@ -120,7 +124,12 @@ def make_app(bridge: Bridge, token: str | None) -> web.Application:
     async def stop_bridge(app: web.Application) -> None:
         await bridge.stop()
 
+    async def close_sockets(app: web.Application) -> None:  # else shutting down waits for browsers
+        for ws in list(app[SOCKETS]):
+            await ws.close(code=WSCloseCode.GOING_AWAY, message=b"stenod web is stopping")
+
     app.on_startup.append(start_bridge)
+    app.on_shutdown.append(close_sockets)
     app.on_cleanup.append(stop_bridge)
     return app
 
