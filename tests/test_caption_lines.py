@@ -73,3 +73,11 @@ def test_empty_final_retracts_the_partial():
     m.partial(part(1, 1, "uh"))
     m.final(fin(1, ""), now=0)
     assert m.lines(0) == []
+
+
+def test_stream_filter():
+    from stenod.clients.captions import stream_matches
+
+    assert stream_matches(b'{"type": "final"}', None) and stream_matches(b'{"stream": "a"}', None)
+    assert stream_matches(b'{"type": "final"}', "a")  # unlabelled: the daemon's only stream
+    assert stream_matches(b'{"stream": "a"}', "a") and not stream_matches(b'{"stream": "b"}', "a")

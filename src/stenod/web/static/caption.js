@@ -19,6 +19,11 @@
   let finals = [];          // {utt, text, at}
   let partial = null;       // newest partial body of the open utterance
   let closed = 0;           // highest utterance with a final
+  let restartShownUntil = 0;
+
+  function say(text) {      // a restart notice stays a few seconds, unless something worse comes
+    if (text || Date.now() >= restartShownUntil) notice.textContent = text;
+  }
 
   function render() {
     box.replaceChildren();
@@ -52,9 +57,10 @@
       finals = [];
       closed = 0;
       partial = null;
-      for (const f of msg.finals) if (stenod.inStream(f)) takeFinal(f, 0);  // history: already faded
+      // Snapshot finals fade by their age (they may be from long before this page opened).
+      for (const f of msg.finals) if (stenod.inStream(f)) takeFinal(f, Math.min(Date.now(), Date.parse(f.t_wall) || 0));
       if (msg.partial && stenod.inStream(msg.partial) && msg.partial.utt > closed) partial = msg.partial;
-      notice.textContent = stenod.daemonNotice(msg);
+      say(stenod.daemonNotice(msg));
       render();
     },
     event(body) {
@@ -64,7 +70,7 @@
       } else if (body.type === "final") {
         takeFinal(body, Date.now());
       } else if (body.type === "status") {
-        notice.textContent = ["paused", "stopped", "error"].includes(body.state) ? `stenod is ${body.state}` : "";
+        say(["paused", "stopped", "error"].includes(body.state) ? `stenod is ${body.state}` : "");
         return;
       } else {
         return;
@@ -72,11 +78,17 @@
       render();
     },
     daemon(msg) {
-      notice.textContent = stenod.daemonNotice(msg);
-      if (msg.state === "restarted") setTimeout(() => { if (notice.textContent.includes("restarted")) notice.textContent = ""; }, 5000);
+      const text = stenod.daemonNotice(msg);
+      if (msg.state === "restarted") {
+        notice.textContent = text;
+        restartShownUntil = Date.now() + 5000;
+        setTimeout(() => say(""), 5000);
+      } else {
+        say(text);
+      }
     },
     link(up) {
-      if (!up) notice.textContent = "lost the connection to stenod web; reconnecting…";
+      if (!up) say("lost the connection to stenod web; reconnecting…");
     },
   });
   setInterval(render, 1000);  // fading
