@@ -3,6 +3,7 @@ top of a window mapped over it later, dragging, and following the daemon away an
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -114,3 +115,46 @@ def test_overlay_captions_on_top_and_reconnects(env, endpoint, tmp_path):
             cover.terminate()
             cover.wait(10)
         assert overlay.stop() == 0
+
+
+def map_state(env, window: int) -> str:
+    out = subprocess.run(["xwininfo", "-id", str(window)], env=env, capture_output=True, text=True, timeout=10).stdout
+    return re.search(r"Map State: (\w+)", out).group(1)
+
+
+def viewable(env) -> set[int]:
+    return {w for w in stacking(env) if map_state(env, w) == "IsViewable"}
+
+
+def menu_item(env, before: set[int], item: int, items: int = 2) -> tuple[int, int]:
+    """The centre of entry ``item`` of the popup menu that appeared (a top-level window mapped now)."""
+    (menu,) = wait_until(lambda: viewable(env) - before, 10, "the popup menu")
+    m = geometry(env, menu)
+    return m.x + m.width // 2, m.y + int(m.height * (item + 0.5) / items)
+
+
+def test_right_click_hides_until_the_next_caption_and_quits(env, endpoint):
+    ev, ct = endpoint("events"), endpoint("control")
+    with FakeDaemon(ev, ct) as daemon:
+        overlay = start_captions(env, ev, ct)
+        try:
+            window = find_window(env, "stenod captions")
+            g = geometry(env, window)
+            daemon.wait_subscribed(15)
+
+            def right_click_and_choose(item: int) -> None:
+                before = viewable(env)
+                subprocess.run(["xdotool", "mousemove", str(g.x + 20), str(g.y + 20), "click", "3"], env=env,
+                               check=True)
+                x, y = menu_item(env, before, item)
+                subprocess.run(["xdotool", "mousemove", str(x), str(y), "sleep", "0.3", "click", "1"], env=env,
+                               check=True)
+
+            right_click_and_choose(0)  # "Hide until the next caption"
+            wait_until(lambda: map_state(env, window) == "IsUnMapped", 10, "the overlay to hide")
+            daemon.publish(final(1, "Shown again."))
+            wait_until(lambda: map_state(env, window) == "IsViewable", 10, "the overlay to come back")
+            right_click_and_choose(1)  # "Quit"
+            assert overlay.proc.wait(10) == 0
+        finally:
+            overlay.stop()

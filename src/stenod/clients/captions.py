@@ -114,7 +114,7 @@ class CaptionOverlay:
             self._draw(now)
         if now >= self._next_raise:
             self._next_raise = now + self.cfg.raise_ms / 1000
-            if not self._hidden:
+            if not self._hidden and not self.menu.winfo_ismapped():  # never over its own menu
                 self.root.attributes("-topmost", True)
                 self.root.lift()
         self.root.after(TICK_MS, self._tick)
