@@ -253,3 +253,22 @@ def test_resolve_endpoints():
         "tcp://0.0.0.0:9",
         "ipc:///run/user/7/stenod/control",
     )
+
+
+def test_captions_and_web_sections():
+    from stenod.config import CaptionsConfig, WebConfig, parse_listen
+
+    cfg = config_from_dict({"captions": {"size": 40, "colour": "gold", "stream": "room"},
+                            "web": {"listen": "[::1]:9000"}})
+    assert cfg.captions == CaptionsConfig(size=40, colour="gold", stream="room")
+    assert parse_listen(cfg.web.listen) == ("::1", 9000) and cfg.web == WebConfig("[::1]:9000")
+    for doc, message in [({"captions": {"lines": 0}}, "[captions] lines: must be in 1..10"),
+                         ({"captions": {"opacity": 2}}, "[captions] opacity: must be in 0.1..1.0"),
+                         ({"captions": {"background": "#12345"}}, "[captions] background: expected a colour"),
+                         ({"captions": {"position": "left"}}, "[captions] position: expected one of"),
+                         ({"web": {"listen": "8765"}}, "[web] listen: expected HOST:PORT"),
+                         ({"web": {"listen": "host:99999"}}, "[web] listen: expected HOST:PORT")]:
+        with pytest.raises(ConfigError) as exc:
+            config_from_dict(doc, "c.toml")
+        assert message in str(exc.value)
+    assert apply_overrides(Config(), {"captions.fade_s": "2.5"}).captions.fade_s == 2.5

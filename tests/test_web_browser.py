@@ -96,3 +96,21 @@ def test_caption_page_follows_the_daemon(env, endpoint, spied):
     finally:
         assert web.stop() == 0
 
+
+
+def test_caption_page_with_the_token(env, endpoint, chromium):
+    ev, ct = endpoint("events"), endpoint("control")
+    with FakeDaemon(ev, ct) as daemon:
+        daemon.publish(final(1, "Only with the token."))
+        web = start_web(env, ev, ct, listen="127.0.0.2:0")
+        try:
+            chromium.get(web.address(""))  # ?token=...: the page passes it on to /ws
+            wait_until(lambda: [t for _, t in lines(chromium)] == ["Only with the token."], 15, "the final")
+            chromium.get(web.address("transcript"))
+            href = wait_until(lambda: chromium.execute_script("return document.getElementById('dl-srt').href"),
+                              10, "the SRT link")
+            assert href.endswith(f"transcript.srt?token={web.token}")
+            chromium.get(web.url)
+            assert "401" in chromium.execute_script("return document.body.textContent")
+        finally:
+            assert web.stop() == 0

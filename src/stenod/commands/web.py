@@ -36,12 +36,14 @@ def register(sub) -> None:
 
 
 def _url(host: str, port: int) -> str:
+    """The page's address for ``host`` and ``port`` (IPv6 hosts in brackets)."""
     return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
 
 
 async def _serve(app, host: str, port: int, token: str | None) -> None:
     import asyncio
     import signal
+    import socket
     import sys
 
     from aiohttp import web
@@ -61,6 +63,8 @@ async def _serve(app, host: str, port: int, token: str | None) -> None:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         for bound_host, bound_port, *_ in runner.addresses:
+            if bound_host in ("0.0.0.0", "::"):  # every interface: name one that others can reach
+                bound_host = socket.gethostname()
             url = _url(bound_host, bound_port)
             suffix = f"?token={token}" if token else ""
             print(f"stenod: captions at {url}{suffix}  transcript at {url}transcript{suffix}", file=sys.stderr,
