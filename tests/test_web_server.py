@@ -207,3 +207,27 @@ def test_sigterm_with_a_browser_connected(env, endpoint):
 
     code, closing = asyncio.run(scenario())
     assert code == 0 and closing in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
+
+
+def test_other_sites_cannot_read_the_stream(env, endpoint):
+    ev, ct = endpoint("events"), endpoint("control")
+    web = start_web(env, ev, ct)
+    port = web.url.rsplit(":", 1)[1].rstrip("/")
+    try:
+        status, body, _ = get(web.url + "api/snapshot", {"Host": f"rebound.example:{port}"})
+        assert status == 403 and "rebound.example" in body  # a domain pointed at 127.0.0.1
+        assert get(web.url + "api/snapshot", {"Host": f"localhost:{port}"})[0] == 200
+        ws_url = web.url.replace("http", "ws") + "ws"
+
+        async def connect(origin: str) -> int | str:
+            async with aiohttp.ClientSession() as http:
+                try:
+                    async with http.ws_connect(ws_url, origin=origin) as ws:
+                        return json.loads((await ws.receive(timeout=10)).data)["type"]
+                except aiohttp.WSServerHandshakeError as exc:
+                    return exc.status
+
+        assert asyncio.run(connect("http://evil.example")) == 403
+        assert asyncio.run(connect(web.url.rstrip("/"))) == "web.snapshot"
+    finally:
+        assert web.stop() == 0

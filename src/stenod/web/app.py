@@ -12,19 +12,21 @@ Routes:
 * ``/transcript.srt``, ``.vtt``, ``.txt``: the session's finals as subtitles or text.
 
 With a token (non-local listening) every route but ``/static/`` answers 401 unless the request
-carries it.
+carries it; without one, only requests addressed to a loopback name are answered. The event stream
+refuses pages from other origins either way.
 """
 
 from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from stenod.clients.control import DaemonError, DaemonUnavailable, request
 from stenod.subtitles import FORMATS, MEDIA_TYPES, render
-from stenod.web.auth import presented_token, token_ok
+from stenod.web.auth import LOCAL_HOSTS, presented_token, token_ok
 from stenod.web.bridge import Bridge
 
 STATIC = Path(__file__).with_name("static")
@@ -47,6 +49,21 @@ def _auth_middleware(token: str):
     return check
 
 
+def _hostname(host: str) -> str:
+    """``host`` of a ``Host`` header or an origin's netloc, without port and brackets."""
+    return urlsplit(f"//{host}").hostname or ""
+
+
+@web.middleware
+async def _loopback_names_only(req: web.Request, handler):
+    """Without a token, answer only requests addressed to this machine by a loopback name: a web
+    page whose domain was pointed at 127.0.0.1 (DNS rebinding) must not read the transcript."""
+    if _hostname(req.host) not in LOCAL_HOSTS:
+        raise web.HTTPForbidden(text=f"403 Forbidden: stenod web answers here only to "
+                                     f"{', '.join(sorted(LOCAL_HOSTS))}, not {req.host!r}\n")
+    return await handler(req)
+
+
 def _page(name: str):
     async def handler(req: web.Request) -> web.FileResponse:
         return web.FileResponse(STATIC / name, headers={"Cache-Control": "no-cache"})
@@ -55,6 +72,10 @@ def _page(name: str):
 
 async def events(req: web.Request) -> web.WebSocketResponse:
     bridge = req.app[BRIDGE]
+    origin = req.headers.get("Origin")
+    if origin and _hostname(urlsplit(origin).netloc) != _hostname(req.host):
+        # Browsers let any page open a WebSocket anywhere; only our own pages may read this one.
+        raise web.HTTPForbidden(text=f"403 Forbidden: no event stream for pages from {origin}\n")
     ws = web.WebSocketResponse(heartbeat=20)
     await ws.prepare(req)
     listener = bridge.listen()
@@ -107,7 +128,7 @@ async def download(req: web.Request) -> web.Response:
 
 def make_app(bridge: Bridge, token: str | None) -> web.Application:
     """The application around ``bridge``; ``token``: required on every request, or None."""
-    app = web.Application(middlewares=[_auth_middleware(token)] if token else [])
+    app = web.Application(middlewares=[_auth_middleware(token) if token else _loopback_names_only])
     app[BRIDGE] = bridge
     app[SOCKETS] = set()
     app.router.add_get("/", _page("caption.html"))
