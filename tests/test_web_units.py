@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import stat
@@ -105,3 +106,43 @@ def test_restart_clears_the_session_and_resync_sends_a_snapshot():
     assert out[0]["state"] == "silent" and out[1]["daemon"] == "silent"
     hb = stamp(Heartbeat(last_seq=7), OTHER, 7)
     assert state.apply([received(hb)], 7) == [encode(hb)[1].decode()]
+
+
+def test_bridge_hands_batches_to_the_loop_and_reports_a_dead_thread():
+    from stenod.web.bridge import Bridge
+
+    class Script:
+        """Stands in for the Subscriber: two batches, then a failure."""
+
+        control_endpoint = "ipc://unused"
+        last_seq = 0
+
+        def __init__(self):
+            self.batches = [[Connected(SESSION, 0)], [received(fin(1, 1, "one."))]]
+            self.closed = False
+
+        def poll(self, timeout):
+            if not self.batches:
+                raise RuntimeError("socket went bad")
+            self.last_seq += 1
+            return self.batches.pop(0)
+
+        def close(self):
+            self.closed = True
+
+    async def scenario():
+        sub = Script()
+        bridge = Bridge(sub)  # type: ignore[arg-type]
+        listener = bridge.listen()
+        bridge.start()
+        await asyncio.wait_for(bridge.failed.wait(), 10)
+        await bridge.stop()
+        messages = []
+        while not listener.queue.empty():
+            messages.append(listener.queue.get_nowait())
+        return sub, bridge, messages
+
+    sub, bridge, messages = asyncio.run(scenario())
+    assert sub.closed and [f.text for f in bridge.state.finals] == ["one."]
+    kinds = [json.loads(m).get("type") for m in messages]
+    assert kinds == ["web.snapshot", "web.daemon", "web.snapshot", "final"]

@@ -40,13 +40,16 @@ def _url(host: str, port: int) -> str:
     return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
 
 
-async def _serve(app, host: str, port: int, token: str | None) -> None:
+async def _serve(app, host: str, port: int, token: str | None) -> int:
+    """Serve until SIGINT/SIGTERM (0) or until following the daemon failed (1)."""
     import asyncio
     import signal
     import socket
     import sys
 
     from aiohttp import web
+
+    from stenod.web.app import BRIDGE
 
     runner = web.AppRunner(app, handle_signals=False, access_log=None)
     await runner.setup()
@@ -69,7 +72,9 @@ async def _serve(app, host: str, port: int, token: str | None) -> None:
             suffix = f"?token={token}" if token else ""
             print(f"stenod: captions at {url}{suffix}  transcript at {url}transcript{suffix}", file=sys.stderr,
                   flush=True)
-        await stop.wait()
+        failed = asyncio.create_task(app[BRIDGE].failed.wait())
+        await asyncio.wait([asyncio.create_task(stop.wait()), failed], return_when=asyncio.FIRST_COMPLETED)
+        return 1 if failed.done() else 0
     finally:
         await runner.cleanup()
 
@@ -106,7 +111,6 @@ def run(args) -> int:
         raise UserError(str(exc)) from None
     app = make_app(Bridge(subscriber), token)
     try:
-        asyncio.run(_serve(app, host, port, token))
+        return asyncio.run(_serve(app, host, port, token))
     except KeyboardInterrupt:
-        pass
-    return 0
+        return 0

@@ -58,6 +58,8 @@ class Bridge:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="stenod-web-bus", daemon=True)
         self._loop: asyncio.AbstractEventLoop | None = None
+        self.failed = asyncio.Event()
+        """Set (in the loop) when the subscriber thread died."""
 
     @property
     def control_endpoint(self) -> str:
@@ -88,15 +90,19 @@ class Bridge:
     # ---------------------------------------------------------------------------- threads
 
     def _run(self) -> None:
-        """The subscriber thread: poll, hand batches to the loop."""
-        assert self._loop is not None
+        """The subscriber thread: poll, hand batches to the loop. If it fails, :attr:`failed` is
+        set in the loop, so the server stops instead of serving a transcript that no longer moves."""
+        loop = self._loop
+        assert loop is not None
         try:
             while not self._stop.is_set():
                 items = self.subscriber.poll(POLL_S)
                 if items:
-                    self._loop.call_soon_threadsafe(self._apply, items, self.subscriber.last_seq)
-        except RuntimeError as exc:  # the loop closed under us while shutting down
-            log.debug("bus thread ends: %s", exc)
+                    loop.call_soon_threadsafe(self._apply, items, self.subscriber.last_seq)
+        except Exception as exc:
+            log.error("following the daemon failed: %s: %s", type(exc).__name__, exc, exc_info=True)
+            if not loop.is_closed():
+                loop.call_soon_threadsafe(self.failed.set)
         finally:
             self.subscriber.close()
 
