@@ -147,11 +147,6 @@ def screenshot(env: dict, path: Path, window: int | str = "root"):
     return Image.open(path).convert("RGB")
 
 
-def bright_pixels(image) -> int:
-    """How many pixels are much brighter than the overlay's dark background (text)."""
-    return sum(1 for r, g, b in image.getdata() if r + g + b > 300)
-
-
 # ------------------------------------------------------------------------------- browser
 
 

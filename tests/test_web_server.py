@@ -182,6 +182,13 @@ def test_help_and_bad_input(env):
     for args, message in cases:
         out = subprocess.run(STENOD + args, env={**env, "DISPLAY": ":999"}, capture_output=True, text=True, timeout=30)
         assert out.returncode == 2 and message in out.stderr, (args, out.stderr)
+    busy = start_web(env, "ipc:///nonexistent/e", "ipc:///nonexistent/c")
+    try:
+        taken = busy.url.removeprefix("http://").rstrip("/")
+        out = subprocess.run(STENOD + ["web", "--listen", taken], env=env, capture_output=True, text=True, timeout=30)
+        assert out.returncode == 2 and f"cannot listen on {taken}" in out.stderr, out.stderr
+    finally:
+        assert busy.stop() == 0
     out = subprocess.run(STENOD + ["captions"], env={k: v for k, v in env.items() if k != "DISPLAY"},
                          capture_output=True, text=True, timeout=30)
     assert out.returncode == 2 and "DISPLAY is not set" in out.stderr
