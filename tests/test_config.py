@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import tomllib
 import os
 from pathlib import Path
 
@@ -96,7 +97,7 @@ def test_inf_speed(tmp_path):
         ("[vad]\nhangover_ms = 0\n", "[vad] hangover_ms: must be >= 1, got 0"),
         ("[vad]\nearly_ms = 400\n", "[vad] early_ms: must be less than hangover_ms"),
         ("[vad]\nhangover = 200\n", "[vad] hangover: unknown key (known: aggressiveness, frame_ms"),
-        ("[vda]\nhangover_ms = 200\n", "unknown section [vda] (known: model, source, vad, sockets, stream, captions, web)"),
+        ("[vda]\nhangover_ms = 200\n", "unknown section [vda] (known: model, source, vad, sockets, stream, dictation, captions, web)"),
         ("vad = 3\n", "[vad] must be a table"),
         ('[model]\ndecoding = "fast"\n', "[model] decoding: expected one of 'plain', 'speculative', got 'fast'"),
         ('[model]\ndtype = "int8"\n', "[model] dtype: expected one of"),
@@ -253,6 +254,19 @@ def test_resolve_endpoints():
         "tcp://0.0.0.0:9",
         "ipc:///run/user/7/stenod/control",
     )
+
+
+def test_dictation_section_tables_and_overrides():
+    cfg = config_from_dict({"dictation": {"start": "off", "commands": {"smiley": ":-)"}}})
+    assert cfg.dictation.start == "off" and cfg.dictation.commands == {"smiley": ":-)"}
+    assert config_from_dict(tomllib.loads(to_toml(cfg))) == cfg
+    assert apply_overrides(cfg, {"dictation.commands": '{"a": "b"}'}).dictation.commands == {"a": "b"}
+    with pytest.raises(ConfigError, match=r"\[dictation\] commands: expected a table of strings"):
+        config_from_dict({"dictation": {"commands": {"a": 1}}})
+    with pytest.raises(ConfigError, match="dictation.commands: expected a table of strings as JSON"):
+        apply_overrides(cfg, {"dictation.commands": "x"})
+    with pytest.raises(ConfigError, match="start: expected one of 'on', 'off'"):
+        config_from_dict({"dictation": {"start": "maybe"}})
 
 
 def test_captions_and_web_sections():

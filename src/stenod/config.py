@@ -236,6 +236,23 @@ class WebConfig:
 
 
 @dataclass(frozen=True)
+class DictationConfig:
+    """The dictation gate (what typing and clipboard clients act on) and spoken commands."""
+
+    start: Literal["on", "off"] = "on"
+    """Whether dictation is on when the daemon starts (``stenod toggle`` / ``ptt`` change it)."""
+    commands: dict[str, str] = field(default_factory=dict)
+    """Spoken commands for typed text, added to (or overriding) the built-in table: the spoken
+    phrase -> what to type instead (an empty string removes a built-in phrase)."""
+
+    def __post_init__(self) -> None:
+        _check_types(self)
+        for phrase in self.commands:
+            if not phrase.strip():
+                raise ValueError("commands: a spoken phrase must not be empty")
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole configuration; each field is one ``[section]`` of the file."""
 
@@ -244,6 +261,7 @@ class Config:
     vad: VadConfig = field(default_factory=VadConfig)
     sockets: SocketsConfig = field(default_factory=SocketsConfig)
     stream: StreamConfig = field(default_factory=StreamConfig)
+    dictation: DictationConfig = field(default_factory=DictationConfig)
     captions: CaptionsConfig = field(default_factory=CaptionsConfig)
     web: WebConfig = field(default_factory=WebConfig)
 
@@ -254,6 +272,7 @@ SECTIONS: dict[str, type] = {
     "vad": VadConfig,
     "sockets": SocketsConfig,
     "stream": StreamConfig,
+    "dictation": DictationConfig,
     "captions": CaptionsConfig,
     "web": WebConfig,
 }
@@ -277,6 +296,8 @@ def _describe(hint: Any) -> str:
         return "one of " + ", ".join(repr(a) for a in typing.get_args(hint))
     if isinstance(hint, types.UnionType):
         return " or ".join("none" if a is type(None) else _describe(a) for a in typing.get_args(hint))
+    if typing.get_origin(hint) is dict:
+        return "a table of strings"
     return {int: "an integer", float: "a number", bool: "true or false", str: "a string"}[hint]
 
 
@@ -292,6 +313,16 @@ def _coerce(hint: Any, value: Any, *, from_string: bool, name: str) -> Any:
         except ValueError:
             raise ValueError(f"{name}: expected {_describe(hint)}, got {value!r}") from None
     ok = False
+    if typing.get_origin(hint) is dict:  # only dict[str, str] is used
+        if from_string and isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except ValueError:
+                raise ValueError(f"{name}: expected {_describe(hint)} as JSON, e.g. '{{\"smiley\": \":-)\"}}', "
+                                 f"got {value!r}") from None
+        if not (isinstance(value, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in value.items())):
+            raise ValueError(f"{name}: expected {_describe(hint)}, got {value!r}")
+        return dict(value)
     if typing.get_origin(hint) is Literal:
         ok = isinstance(value, str) and value in typing.get_args(hint)
     elif hint is bool:
@@ -424,6 +455,10 @@ def to_toml(cfg: Config) -> str:
                 lines.append(f"{f.name} = {'inf' if value > 0 else '-inf'}")
             elif isinstance(value, (int, float)):
                 lines.append(f"{f.name} = {value!r}")
+            elif isinstance(value, dict):
+                items = ", ".join(f"{json.dumps(k, ensure_ascii=False)} = {json.dumps(v, ensure_ascii=False)}"
+                                  for k, v in value.items())
+                lines.append(f"{f.name} = {{{items}}}")
             else:
                 lines.append(f"{f.name} = {json.dumps(value, ensure_ascii=False)}")
         lines.append("")
@@ -456,7 +491,8 @@ def resolve_endpoints(sockets: SocketsConfig, env: Mapping[str, str] | None = No
 
 
 __all__ = [
-    "ConfigError", "ModelConfig", "SourceConfig", "VadConfig", "SocketsConfig", "StreamConfig",
-    "CaptionsConfig", "WebConfig", "parse_listen", "Config", "SECTIONS", "default_config_path", "config_from_dict", "load_config",
+    "ConfigError", "ModelConfig", "SourceConfig", "VadConfig", "SocketsConfig", "StreamConfig", "DictationConfig",
+    "CaptionsConfig", "WebConfig", "parse_listen", "Config", "SECTIONS", "default_config_path", "config_from_dict",
+    "load_config",
     "apply_overrides", "to_toml", "runtime_dir", "default_endpoints", "resolve_endpoints",
 ]  # fmt: skip

@@ -100,6 +100,9 @@ class _Transcript(_Envelope):
     audio: AudioSpan
     text: str
     stable_len: int
+    dictation: bool = field(default=True, kw_only=True)
+    """Whether dictation was on while the utterance was spoken: typing and clipboard clients act
+    only on these. Events from a daemon that predates the field count as dictation."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -252,6 +255,10 @@ def _json_int(where: str, value: Any) -> int:
 
 
 def _field_value(where: str, hint: Any, value: Any) -> Any:
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ProtocolError(f"{where}: expected true or false, got {value!r}")
+        return value
     if hint is int:
         return _json_int(where, value)
     if hint is str:
