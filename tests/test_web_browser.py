@@ -45,7 +45,7 @@ def test_caption_page_follows_the_daemon(env, endpoint, spied):
     ev, ct = endpoint("events"), endpoint("control")
     web = start_web(env, ev, ct)
     try:
-        driver.get(web.address("?lines=2&size=30&color=ffd700&partial=00ff00&bg=transparent&font=Serif"))
+        driver.get(web.address("?lines=2&size=30&color=ffd700&partial=00ff00&bg=transparent&font=Serif&fade=0"))
         wait_until(lambda: "waiting for stenod" in notice(driver), 15, "the absent-daemon notice")
         style = driver.execute_script(
             "const s = getComputedStyle(document.querySelector('.captions'));"
@@ -104,8 +104,9 @@ def test_caption_page_with_the_token(env, endpoint, chromium):
         daemon.publish(final(1, "Only with the token."))
         web = start_web(env, ev, ct, listen="127.0.0.2:0")
         try:
-            chromium.get(web.address(""))  # ?token=...: the page passes it on to /ws
+            chromium.get(web.address("?fade=1"))  # ?token=...: the page passes it on to /ws
             wait_until(lambda: [t for _, t in lines(chromium)] == ["Only with the token."], 15, "the final")
+            wait_until(lambda: lines(chromium)[0][0] == "line final faded", 15, "the line to fade after 1 s")
             chromium.get(web.address("transcript"))
             href = wait_until(lambda: chromium.execute_script("return document.getElementById('dl-srt').href"),
                               10, "the SRT link")
