@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Set up everything stenod needs to run and to be tested, idempotently:
 #   1. Debian packages (TTS voices for the test corpus, PulseAudio + ALSA plugin for a virtual
-#      microphone, Xvfb and X tools for the clipboard/typing/caption clients, PortAudio);
-#   2. a virtual environment in .venv with torch installed first, then `pip install -e '.[dev]'`.
+#      microphone, Xvfb and X tools for the clipboard/typing/caption clients, PortAudio, Chromium and
+#      chromedriver for the browser tests);
+#   2. a virtual environment in .venv with torch installed first, then `pip install -e '.[dev,web]'`.
 # A second run does nothing but check, in about a second.
 #
 # Environment:
@@ -21,6 +22,7 @@ APT_PACKAGES=(
   pulseaudio pulseaudio-utils libasound2-plugins libportaudio2 libsndfile1
   xvfb xdotool xclip x11-utils x11-xserver-utils
   sway foot wtype wl-clipboard ydotool xsel xterm python3-tk
+  chromium chromium-driver imagemagick
   gcc libzmq3-dev  # builds examples/subscribe.c (tests/test_door.py)
 )
 DEFAULT_TORCH="torch==2.13.0"
@@ -150,8 +152,8 @@ install_python_packages() {
   fi
   rm -f "$STAMP"
   install_torch
-  say "installing stenod and its dependencies into .venv (pip install -e '.[dev]')…"
-  pip_install -e "$REPO[dev]"
+  say "installing stenod and its dependencies into .venv (pip install -e '.[dev,web]')…"
+  pip_install -e "$REPO[dev,web]"
   "$VENV/bin/python" -c 'import stenod' || die "stenod does not import after installing"
   setup_key >"$STAMP"
 }

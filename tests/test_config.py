@@ -97,7 +97,7 @@ def test_inf_speed(tmp_path):
         ("[vad]\nhangover_ms = 0\n", "[vad] hangover_ms: must be >= 1, got 0"),
         ("[vad]\nearly_ms = 400\n", "[vad] early_ms: must be less than hangover_ms"),
         ("[vad]\nhangover = 200\n", "[vad] hangover: unknown key (known: aggressiveness, frame_ms"),
-        ("[vda]\nhangover_ms = 200\n", "unknown section [vda] (known: model, source, vad, sockets, stream, dictation)"),
+        ("[vda]\nhangover_ms = 200\n", "unknown section [vda] (known: model, source, vad, sockets, stream, dictation, captions, web)"),
         ("vad = 3\n", "[vad] must be a table"),
         ('[model]\ndecoding = "fast"\n', "[model] decoding: expected one of 'plain', 'speculative', got 'fast'"),
         ('[model]\ndtype = "int8"\n', "[model] dtype: expected one of"),
@@ -267,3 +267,22 @@ def test_dictation_section_tables_and_overrides():
         apply_overrides(cfg, {"dictation.commands": "x"})
     with pytest.raises(ConfigError, match="start: expected one of 'on', 'off'"):
         config_from_dict({"dictation": {"start": "maybe"}})
+
+
+def test_captions_and_web_sections():
+    from stenod.config import CaptionsConfig, WebConfig, parse_listen
+
+    cfg = config_from_dict({"captions": {"size": 40, "colour": "gold", "stream": "room"},
+                            "web": {"listen": "[::1]:9000"}})
+    assert cfg.captions == CaptionsConfig(size=40, colour="gold", stream="room")
+    assert parse_listen(cfg.web.listen) == ("::1", 9000) and cfg.web == WebConfig("[::1]:9000")
+    for doc, message in [({"captions": {"lines": 0}}, "[captions] lines: must be in 1..10"),
+                         ({"captions": {"opacity": 2}}, "[captions] opacity: must be in 0.1..1.0"),
+                         ({"captions": {"background": "#12345"}}, "[captions] background: expected a colour"),
+                         ({"captions": {"position": "left"}}, "[captions] position: expected one of"),
+                         ({"web": {"listen": "8765"}}, "[web] listen: expected HOST:PORT"),
+                         ({"web": {"listen": "host:99999"}}, "[web] listen: expected HOST:PORT")]:
+        with pytest.raises(ConfigError) as exc:
+            config_from_dict(doc, "c.toml")
+        assert message in str(exc.value)
+    assert apply_overrides(Config(), {"captions.fade_s": "2.5"}).captions.fade_s == 2.5

@@ -14,7 +14,8 @@ import sys
 
 from stenod import __version__
 
-COMMANDS = ("run", "transcribe", "models", "tail", "control", "devices", "demo", "bench", "type", "clip", "client")
+COMMANDS = ("run", "transcribe", "models", "tail", "control", "devices", "demo", "bench", "type", "clip", "captions",
+            "web", "client")
 
 
 class UserError(Exception):

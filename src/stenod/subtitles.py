@@ -1,0 +1,92 @@
+"""Subtitles from finals: one writer for SubRip (SRT), WebVTT and plain text with timestamps.
+
+A cue is one final's text over the audio it was decoded from (``audio.start_ms`` to ``end_ms``, on
+the stream's timeline: milliseconds since capture started). Finals with empty text (retractions)
+make no cue. Cues come out in time order and never overlap: a cue that would run into the next one
+is cut where the next starts, so players that refuse overlapping cues show every line.
+
+Pure: no I/O, no clock. Used by ``stenod web``'s downloads and meant for ``stenod export``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Literal
+
+from stenod.protocol import Final
+
+Format = Literal["srt", "vtt", "txt"]
+FORMATS: tuple[Format, ...] = ("srt", "vtt", "txt")
+MEDIA_TYPES: dict[Format, str] = {"srt": "application/x-subrip", "vtt": "text/vtt", "txt": "text/plain"}
+
+MIN_CUE_MS = 1
+"""A cue lasts at least this long (an end before its start would be invalid)."""
+
+
+@dataclass(frozen=True)
+class Cue:
+    """One subtitle: ``text`` from ``start_ms`` to ``end_ms`` on the stream's timeline."""
+
+    start_ms: int
+    end_ms: int
+    text: str
+
+
+def cues(finals: Iterable[Final]) -> list[Cue]:
+    """Cues for ``finals`` (any order): sorted by start, empty texts dropped, overlaps cut."""
+    spoken = sorted((f for f in finals if f.text.strip()), key=lambda f: (f.audio.start_ms, f.utt))
+    out: list[Cue] = []
+    for i, f in enumerate(spoken):
+        end = f.audio.end_ms
+        if i + 1 < len(spoken):
+            end = min(end, spoken[i + 1].audio.start_ms)
+        out.append(Cue(f.audio.start_ms, max(end, f.audio.start_ms + MIN_CUE_MS), " ".join(f.text.split())))
+    return out
+
+
+def timestamp(ms: int, sep: str = ",") -> str:
+    """``HH:MM:SS,mmm`` (SRT) or with ``sep="."`` ``HH:MM:SS.mmm`` (WebVTT, text)."""
+    hours, rest = divmod(max(0, ms), 3_600_000)
+    minutes, rest = divmod(rest, 60_000)
+    seconds, millis = divmod(rest, 1000)
+    return f"{hours:02d}:{minutes:02d}:{seconds:02d}{sep}{millis:03d}"
+
+
+def to_srt(items: Iterable[Cue]) -> str:
+    """SubRip: numbered blocks ``N``, ``start --> end``, text, blank line."""
+    blocks = [f"{n}\n{timestamp(c.start_ms)} --> {timestamp(c.end_ms)}\n{c.text}\n"
+              for n, c in enumerate(items, 1)]
+    return "\n".join(blocks)
+
+
+def _vtt_text(text: str) -> str:
+    # "-->" would end the cue text's line early in some parsers; & and < start markup.
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def to_vtt(items: Iterable[Cue]) -> str:
+    """WebVTT: the ``WEBVTT`` header, then ``start --> end`` and text per cue."""
+    blocks = [f"{timestamp(c.start_ms, '.')} --> {timestamp(c.end_ms, '.')}\n{_vtt_text(c.text)}\n"
+              for c in items]
+    return "\n".join(["WEBVTT\n", *blocks])
+
+
+def to_text(items: Iterable[Cue]) -> str:
+    """One line per cue: ``[HH:MM:SS.mmm] text``."""
+    return "".join(f"[{timestamp(c.start_ms, '.')}] {c.text}\n" for c in items)
+
+
+def render(finals: Iterable[Final], fmt: Format) -> str:
+    """``finals`` as a whole document in format ``fmt``."""
+    items = cues(finals)
+    if fmt == "srt":
+        return to_srt(items)
+    if fmt == "vtt":
+        return to_vtt(items)
+    if fmt == "txt":
+        return to_text(items)
+    raise ValueError(f"unknown subtitle format {fmt!r} (known: {', '.join(FORMATS)})")
+
+
+__all__ = ["Format", "FORMATS", "MEDIA_TYPES", "Cue", "cues", "timestamp", "to_srt", "to_vtt", "to_text", "render"]
