@@ -4,32 +4,22 @@ from __future__ import annotations
 
 import argparse
 import re
-from pathlib import Path
+
+from stenod.commands.options import add_config_options, load_with_flags
 
 
 def add_common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--events", metavar="ENDPOINT", help="events endpoint (default: from the config file, "
-                                                        "else ipc://$XDG_RUNTIME_DIR/stenod/events)")
-    p.add_argument("--control", metavar="ENDPOINT", help="control endpoint (default: from the config file, "
-                                                         "else ipc://$XDG_RUNTIME_DIR/stenod/control)")
-    p.add_argument("--config", type=Path, metavar="FILE", help="config file (default: "
-                                                               "$XDG_CONFIG_HOME/stenod/config.toml)")
+    add_config_options(p)
     p.add_argument("--always", action="store_true",
                    help="act on every utterance, also those spoken while dictation was off")
 
 
 def setup(args: argparse.Namespace):
     """``(config, events, control, desktop)``; :class:`~stenod.cli.UserError` for a bad config."""
-    from stenod.cli import UserError
     from stenod.clients.output import Desktop
-    from stenod.config import load_config, resolve_endpoints
 
-    try:
-        cfg = load_config(args.config)
-        events, control = resolve_endpoints(cfg.sockets)
-    except ValueError as exc:  # ConfigError
-        raise UserError(str(exc)) from None
-    return cfg, args.events or events, args.control or control, Desktop.detect()
+    cfg, events, control = load_with_flags(args, {})
+    return cfg, events, control, Desktop.detect()
 
 
 _ESCAPES = {"n": "\n", "t": "\t", "\\": "\\"}
