@@ -23,6 +23,7 @@ from stenod.daemon.infer import EndOfStream, Inbox, InferenceWorker, Timeline, s
 from stenod.daemon.publish import ControlError, Outbox, Publisher, endpoint_in_use
 from stenod.daemon.ring import Ring
 from stenod.daemon.segment import Segmenter
+from stenod.daemon.vad import SileroStage
 from stenod.daemon.stats import Stats
 from stenod.protocol import Final
 
@@ -194,7 +195,8 @@ class Daemon:
         inbox = Inbox()
         self.source.start()
         log.info("capturing from %s", self.spec)
-        VadThread(self.ring, Segmenter(cfg.vad), inbox, self.source, self).start()
+        neural = SileroStage() if cfg.vad.neural else None
+        VadThread(self.ring, Segmenter(cfg.vad, neural=neural), inbox, self.source, self).start()
         worker = InferenceWorker(self._load, inbox, self.outbox.put, timeline, cfg.stream.partial_interval_s,
                                  cfg.vad.preroll_ms / 1000, self.stats, self._on_ready, self._on_done)
         worker.start()
