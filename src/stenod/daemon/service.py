@@ -198,7 +198,7 @@ class Daemon:
         neural = SileroStage() if cfg.vad.neural else None
         VadThread(self.ring, Segmenter(cfg.vad, neural=neural), inbox, self.source, self).start()
         worker = InferenceWorker(self._load, inbox, self.outbox.put, timeline, cfg.stream.partial_interval_s,
-                                 cfg.vad.preroll_ms / 1000, self.stats, self._on_ready, self._on_done)
+                                 cfg.vad.preroll_ms / 1000, self.stats, self._on_ready, self._on_done, cfg.decode)
         worker.start()
         self._install_signals()
         while not self.done.wait(0.2):
