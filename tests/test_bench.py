@@ -8,6 +8,7 @@ import io
 import json
 import math
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -56,7 +57,7 @@ def test_score_matches_finals_by_audio_span():
         _final(7, "", 30.0, 31.0, 31.2),  # a retraction: no words, no match
     ]
     s = score_stream(plan, arrivals, origin_ns=0, speed=1.0, ready_ns=int(0.5e9))
-    assert [u.status for u in s.utterances] == ["ok", "ok", "ok", "split"]
+    assert [u.status for u in s.utterances] == ["ok", "merged", "merged", "split"]
     assert (s.missing, s.merged, s.split) == (0, 1, 1)
     assert s.errors == 0 and s.ref_words == 10 and s.wer == 0.0
     assert s.utterances[1].hyp == s.utterances[2].hyp == "Cat dog bird."
@@ -161,6 +162,12 @@ def test_report_table_and_progress():
     busy["resources"]["other_load_pct"] = 85.0
     assert "warning: other processes used 85 % of a core" in format_report(busy)
     assert num(float("nan")) is None and num(1.23456, 2) == 1.23
+    assert "per utterance" not in table  # no details, no status line
+    utts = [{"index": i, "start": 1.0 + 4 * i, "end": 3.0 + 4 * i, "ref": f"ref {i}", "hyp": f"hyp {i}",
+             "status": st} for i, st in enumerate(["ok", "merged", "merged", "split", "missing"])]
+    table = format_report(_result(details={"utterances": utts}))
+    assert "per utterance      . M M S _" in table
+    assert "#3 split   13.00-15.00 s  ref: ref 3  hyp: hyp 3" in table and "#0 " not in table
     out = io.StringIO()
     p = Progress(out, interval_s=3600)
     for i in range(5):
@@ -284,3 +291,33 @@ def test_a_model_that_outputs_nothing_gives_wer_100_not_a_crash(corpus, stenod_e
     assert s["final_latency_ms"] == {"p50": None, "p95": None, "max": None}
     assert r["resources"]["ready_s"] > 0 and r["resources"]["idle_cpu_pct"] is None
     assert not math.isnan(r["offline"]["median_s"])
+
+
+def test_compare_two_runs(tmp_path, stenod_env):
+    from stenod.bench.report import format_compare
+
+    utts = [{"index": i, "start": 1.0, "end": 2.0, "ref": f"ref {i}", "hyp": f"hyp {i}", "status": "ok"}
+            for i in range(3)]
+    a = _result(details={"utterances": utts})
+    b = _result(details={"utterances": [utts[0], {**utts[1], "status": "merged", "hyp": "hyp 1 hyp 2"},
+                                        {**utts[2], "status": "merged", "hyp": "hyp 1 hyp 2"}]})
+    b["streaming"] = {**b["streaming"], "wer": 2.5, "final_latency_ms": {"p50": 1000.0, "p95": 600.0, "max": 700.0}}
+    text = format_compare(a, b, ("greedy.json", "beams.json"))
+    assert "A: greedy.json" in text and "B: beams.json" in text
+    assert re.search(r"streaming WER %\s+5\.00\s+2\.50\s+0\.50", text)
+    assert re.search(r"final latency p50 ms\s+500\s+1000\s+2\.00", text)
+    assert "per utterance  A . . ." in text and "               B . M M" in text
+    assert "#1 ref 1" in text and "#0 ref 0" not in text
+    # the command: two files in, the table out; bad input is a clear error
+    import sys
+
+    pa, pb = tmp_path / "a.json", tmp_path / "b.json"
+    pa.write_text(json.dumps(a))
+    pb.write_text(json.dumps(b))
+    out = subprocess.run([sys.executable, "-m", "stenod", "bench", "--compare", str(pa), str(pb)],
+                         env=stenod_env, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and "B/A" in out.stdout, out.stderr
+    pb.write_text("{}")
+    out = subprocess.run([sys.executable, "-m", "stenod", "bench", "--compare", str(pa), str(pb)],
+                         env=stenod_env, capture_output=True, text=True, timeout=60)
+    assert out.returncode != 0 and "not a stenod bench result" in out.stderr

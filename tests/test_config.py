@@ -97,7 +97,7 @@ def test_inf_speed(tmp_path):
         ("[vad]\nhangover_ms = 0\n", "[vad] hangover_ms: must be >= 1, got 0"),
         ("[vad]\nearly_ms = 400\n", "[vad] early_ms: must be less than hangover_ms"),
         ("[vad]\nhangover = 200\n", "[vad] hangover: unknown key (known: aggressiveness, frame_ms"),
-        ("[vda]\nhangover_ms = 200\n", "unknown section [vda] (known: model, source, vad, sockets, stream, dictation, captions, web)"),
+        ("[vda]\nhangover_ms = 200\n", "unknown section [vda] (known: model, source, vad, sockets, stream, dictation, captions, web, decode)"),
         ("vad = 3\n", "[vad] must be a table"),
         ('[model]\ndecoding = "fast"\n', "[model] decoding: expected one of 'plain', 'speculative', got 'fast'"),
         ('[model]\ndtype = "int8"\n', "[model] dtype: expected one of"),
@@ -286,3 +286,37 @@ def test_captions_and_web_sections():
             config_from_dict(doc, "c.toml")
         assert message in str(exc.value)
     assert apply_overrides(Config(), {"captions.fade_s": "2.5"}).captions.fade_s == 2.5
+
+
+# ------------------------------------------------------------------------------ [decode]
+
+
+def test_decode_section_lists_and_device_defaults(tmp_path):
+    from stenod.config import DecodeConfig
+
+    cfg = load_config(write(tmp_path, '[decode]\nvocabulary = ["Kubernetes", "Nguyen"]\nfinal_beams = 3\n'))
+    assert cfg.decode.vocabulary == ("Kubernetes", "Nguyen") and cfg.decode.final_beams == 3
+    assert load_config(write(tmp_path, to_toml(cfg))) == cfg
+    over = apply_overrides(Config(), {"decode.vocabulary": "Kubernetes, Nguyen"})
+    assert over.decode.vocabulary == ("Kubernetes", "Nguyen")
+    assert apply_overrides(Config(), {"decode.vocabulary": '["a, b", "c"]'}).decode.vocabulary == ("a, b", "c")
+    assert apply_overrides(Config(), {"decode.vocabulary": ""}).decode.vocabulary == ()
+    assert DecodeConfig().beams_for("cuda:0") == 5 and DecodeConfig().beams_for("cpu") == 1
+    assert DecodeConfig(final_beams=2).beams_for("cuda") == 2
+    assert DecodeConfig(vocabulary=["x"]).vocabulary == ("x",)  # direct construction normalises too
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ('[decode]\nvocabulary = "Kubernetes"\n', "[decode] vocabulary: expected a list of strings, got 'Kubernetes'"),
+        ("[decode]\nvocabulary = [1, 2]\n", "[decode] vocabulary: expected a list of strings"),
+        ('[decode]\nvocabulary = [" "]\n', "[decode] vocabulary: words must not be empty"),
+        ("[decode]\nfinal_beams = 40\n", "[decode] final_beams: must be in 0..16"),
+        ("[decode]\nprompt_tokens = 300\n", "[decode] prompt_tokens: must be in 0..223"),
+    ],
+)
+def test_decode_errors_name_the_key(tmp_path, text, message):
+    with pytest.raises(ConfigError) as err:
+        load_config(write(tmp_path, text))
+    assert message in str(err.value)

@@ -343,6 +343,10 @@ def test_input_validation():
         ({"max_utterance_s": float("inf")}, "max_utterance_s"),
         ({"split_search_s": 25.0}, "split_search_s"),
         ({"max_utterance_s": 0.4, "split_search_s": 0.1}, "max_utterance_s"),
+        ({"snr_db": -1}, "snr_db"),
+        ({"floor_window_s": 0}, "floor_window_s"),
+        ({"neural": 1}, "neural"),
+        ({"neural_threshold": 1.0}, "neural_threshold"),
     ],
 )
 def test_vad_config_validation_names_the_field(kwargs, field):
@@ -431,7 +435,7 @@ def test_short_blip_in_the_hangover_does_not_resume():
 
 
 def test_spectral_gate_rejects_white_noise_not_voice():
-    from stenod.daemon.segment import spectral_flatness
+    from stenod.daemon.vad import spectral_flatness
 
     rng = np.random.default_rng(1)
     noise = (rng.standard_normal(F) * 1000).astype(np.int16)

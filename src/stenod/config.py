@@ -263,6 +263,36 @@ class DictationConfig:
 
 
 @dataclass(frozen=True)
+class DecodeConfig:
+    """How utterances are decoded (partials stay greedy)."""
+
+    final_beams: int = 0
+    """Beam width of the final decode; 0 picks by device (CUDA 5, CPU 1: see docs/benchmarks.md)."""
+    prompt: bool = True
+    """Give Whisper the session's previous finals as context (its ``prompt_ids``)."""
+    prompt_tokens: int = 96
+    """At most this many tokens of previous text (and vocabulary) in the prompt (Whisper takes 223)."""
+    prompt_reset_s: float = 20.0
+    """A pause longer than this starts a new context: the previous finals are forgotten."""
+    vocabulary: tuple[str, ...] = ()
+    """Words and names to spell as given (always in the prompt), e.g. ["Kubernetes", "Nguyen"]."""
+
+    def __post_init__(self) -> None:
+        _check_types(self)
+        if not 0 <= self.final_beams <= 16:
+            raise ValueError(f"final_beams: must be in 0..16, got {self.final_beams}")
+        if not 0 <= self.prompt_tokens <= 223:
+            raise ValueError(f"prompt_tokens: must be in 0..223, got {self.prompt_tokens}")
+        _check_positive("prompt_reset_s", self.prompt_reset_s, allow_inf=True)
+        if any(not w.strip() for w in self.vocabulary):
+            raise ValueError("vocabulary: words must not be empty")
+
+    def beams_for(self, device: str) -> int:
+        """The final decode's beam width on ``device``."""
+        return self.final_beams or (5 if device.startswith("cuda") else 1)
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole configuration; each field is one ``[section]`` of the file."""
 
@@ -274,6 +304,7 @@ class Config:
     dictation: DictationConfig = field(default_factory=DictationConfig)
     captions: CaptionsConfig = field(default_factory=CaptionsConfig)
     web: WebConfig = field(default_factory=WebConfig)
+    decode: DecodeConfig = field(default_factory=DecodeConfig)
 
 
 SECTIONS: dict[str, type] = {
@@ -285,6 +316,7 @@ SECTIONS: dict[str, type] = {
     "dictation": DictationConfig,
     "captions": CaptionsConfig,
     "web": WebConfig,
+    "decode": DecodeConfig,
 }
 
 # ------------------------------------------------------------------------------ type checks
@@ -308,7 +340,30 @@ def _describe(hint: Any) -> str:
         return " or ".join("none" if a is type(None) else _describe(a) for a in typing.get_args(hint))
     if typing.get_origin(hint) is dict:
         return "a table of strings"
+    if _is_str_tuple(hint):
+        return "a list of strings"
     return {int: "an integer", float: "a number", bool: "true or false", str: "a string"}[hint]
+
+
+def _is_str_tuple(hint: Any) -> bool:
+    """``tuple[str, ...]``: a list in TOML (immutable once loaded)."""
+    return typing.get_origin(hint) is tuple and typing.get_args(hint) == (str, ...)
+
+
+def _str_list(value: Any, from_string: bool) -> tuple[str, ...] | None:
+    """A TOML array of strings, or on the command line a JSON array or comma-separated words."""
+    if from_string and isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            try:
+                value = json.loads(text)
+            except json.JSONDecodeError:
+                return None
+        else:
+            return tuple(w.strip() for w in text.split(",") if w.strip())
+    if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+        return tuple(value)
+    return None
 
 
 def _coerce(hint: Any, value: Any, *, from_string: bool, name: str) -> Any:
@@ -333,6 +388,11 @@ def _coerce(hint: Any, value: Any, *, from_string: bool, name: str) -> Any:
         if not (isinstance(value, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in value.items())):
             raise ValueError(f"{name}: expected {_describe(hint)}, got {value!r}")
         return dict(value)
+    if _is_str_tuple(hint):
+        items = _str_list(value, from_string)
+        if items is None:
+            raise ValueError(f"{name}: expected {_describe(hint)}, got {value!r}")
+        return items
     if typing.get_origin(hint) is Literal:
         ok = isinstance(value, str) and value in typing.get_args(hint)
     elif hint is bool:
@@ -469,6 +529,8 @@ def to_toml(cfg: Config) -> str:
                 items = ", ".join(f"{json.dumps(k, ensure_ascii=False)} = {json.dumps(v, ensure_ascii=False)}"
                                   for k, v in value.items())
                 lines.append(f"{f.name} = {{{items}}}")
+            elif isinstance(value, tuple):
+                lines.append(f"{f.name} = {json.dumps(list(value), ensure_ascii=False)}")
             else:
                 lines.append(f"{f.name} = {json.dumps(value, ensure_ascii=False)}")
         lines.append("")
@@ -502,7 +564,7 @@ def resolve_endpoints(sockets: SocketsConfig, env: Mapping[str, str] | None = No
 
 __all__ = [
     "ConfigError", "ModelConfig", "SourceConfig", "VadConfig", "SocketsConfig", "StreamConfig", "DictationConfig",
-    "CaptionsConfig", "WebConfig", "parse_listen", "Config", "SECTIONS", "default_config_path", "config_from_dict",
-    "load_config",
+    "CaptionsConfig", "WebConfig", "DecodeConfig", "parse_listen", "Config", "SECTIONS", "default_config_path",
+    "config_from_dict", "load_config",
     "apply_overrides", "to_toml", "runtime_dir", "default_endpoints", "resolve_endpoints",
 ]  # fmt: skip

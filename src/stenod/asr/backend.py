@@ -221,6 +221,8 @@ class WhisperBackend:
             prefix += [int(gc.lang_to_id["<|en|>"]), int(gc.task_to_id["transcribe"])]
         prefix.append(int(gc.no_timestamps_token_id))
         self.prefix = prefix
+        prev = tok.convert_tokens_to_ids("<|startofprev|>")
+        self.prompt_start = prev if isinstance(prev, int) and prev != tok.unk_token_id else None
         nospeech = [tok.convert_tokens_to_ids(t) for t in ("<|nospeech|>", "<|nocaptions|>")]
         nospeech = [i for i in nospeech if isinstance(i, int) and i != tok.unk_token_id and i > self.eot]
         if not nospeech:
@@ -267,13 +269,27 @@ class WhisperBackend:
                                     min_new_tokens=9)
             self._sync()
 
+    def encode_prompt(self, vocabulary: tuple[str, ...] | list[str], context: str, max_tokens: int) -> list[int]:
+        """Prompt tokens for :meth:`transcribe`: the vocabulary words (always kept), then the end
+        of ``context`` (previous text) within ``max_tokens`` in all."""
+        if max_tokens <= 0 or self.prompt_start is None:
+            return []
+        head = self.tokenizer.encode(" " + ", ".join(vocabulary) + ".", add_special_tokens=False) if vocabulary else []
+        head = head[:max_tokens]
+        tail = self.tokenizer.encode(" " + context.strip(), add_special_tokens=False) if context.strip() else []
+        room = max_tokens - len(head)
+        return head + (tail[-room:] if room > 0 else [])
+
     def transcribe(self, audio: np.ndarray, prefix_tokens: list[int] | None = None, *,
-                   draft: list[int] | None = None, cancel=None) -> Transcript:
+                   draft: list[int] | None = None, cancel=None, prompt: list[int] | None = None,
+                   beams: int = 1) -> Transcript:
         """Decode up to 30 s of 16 kHz mono float32 audio. `prefix_tokens` are forced text tokens
         (an already committed beginning) that decoding continues from. `draft`: tokens this decode
         probably repeats (the previous decode of the same growing utterance), verified in one pass
-        (plain decoding only; the result is unchanged). `cancel()`: polled between encoder layers and
-        decoder passes; when true, the decode is abandoned with DecodeCancelled."""
+        (plain greedy decoding only; the result is unchanged). `cancel()`: polled between encoder
+        layers and decoder passes; when true, the decode is abandoned with DecodeCancelled.
+        `prompt`: previous-text tokens (from :meth:`encode_prompt`), given to Whisper after
+        <|startofprev|>. `beams` > 1: beam search (through transformers' generate)."""
         import torch
 
         audio = np.asarray(audio, dtype=np.float32)
@@ -281,6 +297,10 @@ class WhisperBackend:
         if duration > WINDOW_S:
             raise ValueError(f"transcribe() takes at most {WINDOW_S:.0f} s of audio, got {duration:.1f} s")
         forced = list(prefix_tokens or [])
+        if beams < 1:
+            raise ValueError(f"beams must be >= 1, got {beams}")
+        context = [self.prompt_start, *prompt] if prompt and self.prompt_start is not None else []
+        vocab = replace(self.vocab, prefix=context + self.prefix) if context else self.vocab
         cap = token_cap(duration, self.options.guards)
         extra: dict = {}
         with torch.inference_mode():
@@ -293,15 +313,20 @@ class WhisperBackend:
                 self._cancel = None
             self._sync()
             t1 = time.perf_counter()
-            if self.assistant is None and self._static_cache is None:
-                r = greedy_decode(self.model, enc, self.vocab, forced, cap, self._cache_kw, draft, cancel)
+            if self.assistant is None and self._static_cache is None and beams == 1:
+                r = greedy_decode(self.model, enc, vocab, forced, cap, self._cache_kw, draft, cancel,
+                                  sot_index=len(context))
                 tokens, nsp, logprobs, hit_cap = r.tokens, r.no_speech_prob, r.logprobs, r.hit_cap
                 if draft:
                     extra = {"draft_tokens": len(draft), "draft_accepted": r.draft_accepted}
             else:
                 if cancel is not None and cancel():
                     raise DecodeCancelled()
-                tokens, nsp, logprobs, hit_cap, extra = self._generate(enc, feats, forced, cap)
+                tokens, nsp, logprobs, hit_cap, extra = self._generate(enc, feats, forced, cap, context, beams)
+            if context:
+                # The guards judge the audio, not the prompt: previous text makes Whisper more willing
+                # to read words into noise (P(no speech) drops), so it is read without the prompt.
+                nsp = self._no_speech(enc)
             self._sync()
             t2 = time.perf_counter()
         avg_lp = float(np.mean(logprobs)) if logprobs else 0.0
@@ -310,6 +335,14 @@ class WhisperBackend:
         return Transcript(text=text, tokens=tuple(verdict.tokens), no_speech_prob=nsp, avg_logprob=avg_lp,
                           guard=verdict.reason, audio_s=duration, encode_ms=(t1 - t0) * 1e3,
                           decode_ms=(t2 - t1) * 1e3, extra=extra)
+
+    def _no_speech(self, enc) -> float:
+        """P(no speech) at the start-of-transcript position of the plain prefix (one decoder pass)."""
+        import torch
+
+        hidden = self.model.model.decoder(input_ids=torch.tensor([self.prefix], device=enc.device),
+                                          encoder_hidden_states=enc).last_hidden_state[0, 0]
+        return float(torch.softmax(self.model.proj_out(hidden).float(), -1)[self.no_speech_id])
 
     def decode(self, tokens) -> str:
         return self.tokenizer.decode(list(tokens), skip_special_tokens=True).strip()
@@ -320,12 +353,16 @@ class WhisperBackend:
 
             torch.cuda.synchronize(self.device)
 
-    def _generate(self, enc, feats, forced: list[int], cap: int):
-        """Speculative or static-cache decoding through transformers' generate (gendecode.py)."""
+    def _generate(self, enc, feats, forced: list[int], cap: int, context: list[int], beams: int):
+        """Beam search, speculative or static-cache decoding through transformers' generate
+        (gendecode.py). Beam search runs without assistant and with a dynamic cache."""
         from stenod.asr.gendecode import generate_decode
 
-        d = generate_decode(self, enc, forced, cap, features=feats, assistant=self.assistant,
-                            cache=self._static_cache, compile_config=self._compile_config)
+        if beams > 1:
+            d = generate_decode(self, enc, forced, cap, context=context, beams=beams)
+        else:
+            d = generate_decode(self, enc, forced, cap, features=feats, assistant=self.assistant,
+                                cache=self._static_cache, compile_config=self._compile_config, context=context)
         return d.tokens, d.no_speech_prob, d.logprobs, d.hit_cap, d.extra
 
 

@@ -23,12 +23,14 @@ What makes both paths equivalent to the plain loop:
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 
 
-def suppress_processor(backend):
-    """A LogitsProcessor applying `backend`'s plain-loop suppression masks (built lazily so that
-    importing this module does not import transformers)."""
+def suppress_processor(backend, begin_len: int):
+    """A LogitsProcessor applying `backend`'s plain-loop suppression masks, the begin mask at
+    sequence length `begin_len` (built lazily so that importing this module does not import
+    transformers)."""
     from transformers import LogitsProcessor
 
     class WhisperSuppress(LogitsProcessor):
@@ -39,7 +41,7 @@ def suppress_processor(backend):
             mask = self.begin_mask if input_ids.shape[-1] == self.begin_len else self.mask
             return scores.masked_fill(mask.to(scores.device), float("-inf"))
 
-    return WhisperSuppress(backend.suppress_mask, backend.begin_suppress_mask, len(backend.prefix))
+    return WhisperSuppress(backend.suppress_mask, backend.begin_suppress_mask, begin_len)
 
 
 _SUPPRESS_CLASS_NAME = "WhisperSuppress"
@@ -63,8 +65,8 @@ class _FirstPassNoSpeech:
     the first decoder pass (the prefill, never compiled), then it removes itself so that compiled
     decode steps run without a hook."""
 
-    def __init__(self, module, no_speech_id: int):
-        self.no_speech_id = no_speech_id
+    def __init__(self, module, no_speech_id: int, sot_index: int = 0):
+        self.no_speech_id, self.sot_index = no_speech_id, sot_index
         self.value: float | None = None
         self.handle = module.register_forward_hook(self)
 
@@ -72,7 +74,7 @@ class _FirstPassNoSpeech:
         import torch
 
         if self.value is None:
-            self.value = float(torch.softmax(output[0, 0].float(), -1)[self.no_speech_id])
+            self.value = float(torch.softmax(output[0, self.sot_index].float(), -1)[self.no_speech_id])
         self.remove()
 
     def remove(self) -> None:
@@ -97,29 +99,33 @@ def static_cache(model, device):
 
 
 def generate_decode(backend, enc, forced: list[int], cap: int, *, features=None, assistant=None, cache=None,
-                    compile_config=None, min_new_tokens: int = 0) -> Decoded:
+                    compile_config=None, min_new_tokens: int = 0, context: list[int] | None = None,
+                    beams: int = 1) -> Decoded:
     """Greedy decoding of encoder output `enc` [1, frames, d_model] with transformers' `generate`.
 
     `assistant` (a `speculative.Assistant`) turns on speculative decoding; `features` are the log-mel
     features, needed only when the assistant has its own encoder. `cache` is a static cache from
     `static_cache()` (reset here) and `compile_config` a transformers CompileConfig for its decoder
-    step. Returns the same quantities as the plain loop, plus acceptance counts in `extra`."""
+    step. `context`: <|startofprev|> and previous-text tokens before the prefix. `beams` > 1: beam
+    search (the average log-probability is then the beam's length-normalised score). Returns the
+    same quantities as the plain loop, plus acceptance counts in `extra`."""
     import torch
     from transformers import GenerationMixin, LogitsProcessorList
     from transformers.modeling_outputs import BaseModelOutput
 
     model = backend.model
-    prompt = backend.prefix + list(forced)
+    context = list(context or [])
+    prompt = context + backend.prefix + list(forced)
     start = len(prompt)
     limit = max(0, min(cap, model.config.max_target_positions - start))
     kwargs = dict(
         encoder_outputs=BaseModelOutput(last_hidden_state=enc),
         decoder_input_ids=torch.tensor([prompt], device=enc.device),
-        logits_processor=LogitsProcessorList([suppress_processor(backend)]),
+        logits_processor=LogitsProcessorList([suppress_processor(backend, len(context) + len(backend.prefix))]),
         # Empty lists, not None: None would be refilled from the model's generation config and add
         # transformers' own suppression processors on top of ours.
         suppress_tokens=[], begin_suppress_tokens=[], forced_decoder_ids=None,
-        max_new_tokens=limit + 1, min_new_tokens=min_new_tokens, do_sample=False, num_beams=1,
+        max_new_tokens=limit + 1, min_new_tokens=min_new_tokens, do_sample=False, num_beams=beams,
         return_dict_in_generate=True, output_scores=True,
     )
     counts = None
@@ -134,7 +140,15 @@ def generate_decode(backend, enc, forced: list[int], cap: int, *, features=None,
             kwargs["compile_config"] = compile_config
         else:
             kwargs["disable_compile"] = True
-    nsp = _FirstPassNoSpeech(model.proj_out, backend.no_speech_id)
+    if beams > 1:
+        kwargs["length_penalty"] = 1.0
+        kwargs["early_stopping"] = True
+    nsp = _FirstPassNoSpeech(model.proj_out, backend.no_speech_id, len(context))
+    # The model's generation config sets max_length (448); with max_new_tokens given, generate warns
+    # on every call that the latter takes precedence, which is what is meant here.
+    gen_log = logging.getLogger("transformers.generation.utils")
+    level = gen_log.level
+    gen_log.setLevel(logging.ERROR)
     try:
         if assistant is not None:
             with assistant.counting() as counts:
@@ -142,6 +156,7 @@ def generate_decode(backend, enc, forced: list[int], cap: int, *, features=None,
         else:
             out = GenerationMixin.generate(model, **kwargs)
     finally:
+        gen_log.setLevel(level)
         nsp.remove()
     if nsp.value is None:  # pragma: no cover - generate always runs the prefill through proj_out
         raise RuntimeError("the first decoder pass was not observed; cannot compute the no-speech probability")
@@ -163,7 +178,10 @@ def generate_decode(backend, enc, forced: list[int], cap: int, *, features=None,
     else:
         tokens, hit_cap = new[:limit], True
     logprobs: list[float] = []
-    if tokens:
+    if beams > 1:
+        if tokens:  # one value per token, so that their mean is the beam's normalised score
+            logprobs = [float(out.sequences_scores[0])] * len(tokens)
+    elif tokens:
         scores = torch.cat([s[:1].float() for s in out.scores[:len(tokens)]])
         chosen = torch.tensor(tokens, device=scores.device)[:, None]
         logprobs = torch.log_softmax(scores, -1).gather(1, chosen)[:, 0].tolist()

@@ -24,7 +24,7 @@ from stenod.types import DecodeCancelled
 class Vocab:
     """The token ids and masks decoding needs (masks are bool tensors over the vocabulary)."""
 
-    prefix: list[int]  # start-of-transcript (+ language, task) + no-timestamps
+    prefix: list[int]  # [previous-text prompt +] start-of-transcript (+ language, task) + no-timestamps
     eot: int
     no_speech: int
     suppress: object
@@ -50,9 +50,12 @@ def _crop(cache, keep: int) -> None:
 
 
 def greedy_decode(model, enc, vocab: Vocab, forced: list[int], cap: int, cache_kw: str,
-                  draft: list[int] | None = None, cancel: Callable[[], bool] | None = None) -> GreedyResult:
+                  draft: list[int] | None = None, cancel: Callable[[], bool] | None = None,
+                  sot_index: int = 0) -> GreedyResult:
     """Greedy decoding after `vocab.prefix + forced`, at most `cap` new tokens (fewer if the
-    model's context is shorter). `draft`: tokens expected to follow (e.g. the previous decode's)."""
+    model's context is shorter). `draft`: tokens expected to follow (e.g. the previous decode's).
+    `sot_index`: where start-of-transcript lies in the prefix (after a previous-text prompt); the
+    no-speech probability is read there."""
     import torch
     from transformers.cache_utils import DynamicCache, EncoderDecoderCache
 
@@ -74,7 +77,7 @@ def greedy_decode(model, enc, vocab: Vocab, forced: list[int], cap: int, cache_k
         hidden = decoder(input_ids=torch.tensor([ids], device=device), encoder_hidden_states=enc,
                          use_cache=True, **{cache_kw: cache}).last_hidden_state[0]
         if first:
-            nsp = float(torch.softmax(proj(hidden[0]).float(), -1)[vocab.no_speech])
+            nsp = float(torch.softmax(proj(hidden[sot_index]).float(), -1)[vocab.no_speech])
             # Positions len(head)-1 ... predict the first new token, then each draft token in turn.
             hidden = hidden[len(head) - 1 :]
         logits = proj(hidden).float()

@@ -39,6 +39,9 @@ SCHEMA: dict[str, Any] = {
 }
 """Required keys and their types (a number may also be null when it was not measured)."""
 
+STATUS_MARK = {"ok": ".", "merged": "M", "split": "S", "missing": "_"}
+"""One character per utterance in the table's status line."""
+
 OTHER_LOAD_WARN_PCT = 10.0
 """Above this (percent of one core used by other processes during the run) the table warns."""
 
@@ -121,6 +124,14 @@ def format_report(r: dict[str, Any]) -> str:
                          f"p50 {_f(b['endpoint_to_received_ms_p50'], '.0f', ' ms')}; decode p50 "
                          f"{_f(b.get('inference_ms_p50'), '.0f', ' ms')}, early finals "
                          f"{_f(None if share is None else 100 * share, '.0f', ' %')}")
+        statuses = [u["status"] for u in (r.get("details") or {}).get("utterances", [])]
+        if statuses:
+            lines.append("  per utterance      " + " ".join(STATUS_MARK[st] for st in statuses)
+                         + "   (" + ", ".join(f"{m} {st}" for st, m in STATUS_MARK.items()) + ")")
+            for u in r["details"]["utterances"]:
+                if u["status"] != "ok":
+                    lines.append(f"    #{u['index']} {u['status']:7s} {u['start']:.2f}-{u['end']:.2f} s  "
+                                 f"ref: {u['ref']}  hyp: {u['hyp'] or '–'}")
         if s.get("latency_excluded"):
             lines.append(f"  ({s['latency_excluded']} utterances ended before the daemon was ready: not in latency)")
         lines.append(f"  hallucinated words {s['hallucinated_words']}  (session pauses and silence "
@@ -131,6 +142,58 @@ def format_report(r: dict[str, Any]) -> str:
     if other is not None and other >= OTHER_LOAD_WARN_PCT:
         lines.append(f"warning: other processes used {other:.0f} % of a core on average during this run; "
                      "its timings are not comparable with a quiet run")
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------ two runs
+
+
+def _dig(r: dict[str, Any], path: str) -> Any:
+    for key in path.split("."):
+        if not isinstance(r, dict) or key not in r:
+            return None
+        r = r[key]
+    return r
+
+
+COMPARE_ROWS = (
+    ("offline WER %", "offline.wer", ".2f"), ("streaming WER %", "streaming.wer", ".2f"),
+    ("utterances", "streaming.utterances", "d"), ("finals", "streaming.finals", "d"),
+    ("missing", "streaming.missing", "d"), ("merging finals", "streaming.merged", "d"),
+    ("split", "streaming.split", "d"),
+    ("final latency p50 ms", "streaming.final_latency_ms.p50", ".0f"),
+    ("final latency p95 ms", "streaming.final_latency_ms.p95", ".0f"),
+    ("final latency max ms", "streaming.final_latency_ms.max", ".0f"),
+    ("first partial p50 ms", "streaming.first_partial_ms.p50", ".0f"),
+    ("decode p50 ms", "streaming.latency_breakdown.inference_ms_p50", ".0f"),
+    ("hallucinated words", "streaming.hallucinated_words", "d"),
+    ("idle CPU % of a core", "resources.idle_cpu_pct", ".2f"), ("peak RSS MB", "resources.peak_rss_mb", ".0f"),
+    ("ready s", "resources.ready_s", ".1f"), ("other load % of a core", "resources.other_load_pct", ".0f"),
+)
+
+
+def format_compare(a: dict[str, Any], b: dict[str, Any], names: tuple[str, str] = ("A", "B")) -> str:
+    """Two ``--json`` results side by side, with B/A for the numbers, then the utterances whose
+    status differs."""
+    lines = [f"A: {names[0]}  ({a.get('model')} on {a.get('device')}, {a.get('date', '')})",
+             f"B: {names[1]}  ({b.get('model')} on {b.get('device')}, {b.get('date', '')})", "",
+             f"{'':24s}{'A':>10s}{'B':>10s}{'B/A':>8s}"]
+    for label, path, fmt in COMPARE_ROWS:
+        va, vb = _dig(a, path), _dig(b, path)
+        if va is None and vb is None:
+            continue
+        ratio = f"{vb / va:.2f}" if isinstance(va, (int, float)) and isinstance(vb, (int, float)) and va else ""
+        lines.append(f"{label:24s}{_f(va, fmt):>10s}{_f(vb, fmt):>10s}{ratio:>8s}")
+    ua = (a.get("details") or {}).get("utterances", [])
+    ub = (b.get("details") or {}).get("utterances", [])
+    if ua and ub:
+        lines += ["", "per utterance  A " + " ".join(STATUS_MARK.get(u["status"], "?") for u in ua),
+                  "               B " + " ".join(STATUS_MARK.get(u["status"], "?") for u in ub)]
+        for x, y in zip(ua, ub):
+            if x["status"] != y["status"] or x["hyp"] != y["hyp"]:
+                lines.append(f"  #{x['index']} {x['ref']}")
+                lines.append(f"     A {x['status']:7s} {x['hyp'] or '–'}")
+                lines.append(f"     B {y['status']:7s} {y['hyp'] or '–'}")
     return "\n".join(lines)
 
 

@@ -78,10 +78,14 @@ class UtteranceScore:
     final_latency_ms: float | None = None
     first_partial_ms: float | None = None
     before_ready: bool = False
+    merged: bool = False  # one of its finals also covers another utterance
 
     @property
     def status(self) -> str:
-        return "missing" if not self.finals else "split" if len(self.finals) > 1 else "ok"
+        """ok, merged (shares a final with another utterance), split (two or more finals) or missing."""
+        if not self.finals:
+            return "missing"
+        return "split" if len(self.finals) > 1 else "merged" if self.merged else "ok"
 
 
 @dataclass
@@ -166,6 +170,9 @@ def score_stream(plan: StreamPlan, arrivals: list[Arrival], origin_ns: int, spee
                 f.utterances.append(u.index)
                 u.finals.append(k)
         if f.utterances:
+            if len(f.utterances) > 1:
+                for i in f.utterances:
+                    utts[i].merged = True
             continue
         noise = [n for n in plan.noise if _overlap(a.start_s, a.end_s, n.start, n.end) > 0]
         f.kind, f.label = ("noise", noise[0].label) if noise else ("nonspeech", "")

@@ -38,8 +38,11 @@ def register(sub) -> None:
                     "the true speech boundaries), hallucinated words (session pauses and noise files), idle CPU, "
                     "peak memory and start-up time.",
         epilog="examples:\n  stenod bench corpus/ --model bundled:tiny.en --json bench.json --plot bench.png\n"
-               "  stenod bench corpus/ --skip-offline --set vad.hangover_ms=150")
-    p.add_argument("corpus", type=Path, metavar="CORPUS_DIR", help="directory with manifest.json")
+               "  stenod bench corpus/ --skip-offline --set vad.hangover_ms=150\n"
+               "  stenod bench --compare greedy.json beams.json")
+    p.add_argument("corpus", type=Path, metavar="CORPUS_DIR", nargs="?", help="directory with manifest.json")
+    p.add_argument("--compare", type=Path, nargs=2, metavar=("A.json", "B.json"),
+                   help="print two earlier --json results side by side (runs nothing)")
     p.add_argument("--model", help="model to measure (as for stenod run; default: the daemon's default)")
     p.add_argument("--device", help="auto, cpu, cuda, cuda:N")
     p.add_argument("--assistant-model", metavar="A", help="draft model for speculative decoding")
@@ -69,6 +72,10 @@ def run(args) -> int:
     from stenod.bench.streaming import BenchError
     from stenod.cli import UserError
 
+    if args.compare:
+        return compare(*args.compare)
+    if args.corpus is None:
+        raise UserError("bench: give a CORPUS_DIR to measure, or --compare A.json B.json")
     if args.plot:
         try:
             import matplotlib  # noqa: F401
@@ -91,4 +98,25 @@ def run(args) -> int:
     if args.json or args.plot:
         print("", *(f"wrote {p}" for p in (args.json, args.plot) if p), sep="\n")
     sys.stdout.flush()
+    return 0
+
+
+def compare(a_path: Path, b_path: Path) -> int:
+    import json
+
+    from stenod.bench.report import format_compare, schema_errors
+    from stenod.cli import UserError
+
+    runs = []
+    for path in (a_path, b_path):
+        try:
+            runs.append(json.loads(path.read_text(encoding="utf-8")))
+        except OSError as exc:
+            raise UserError(f"{path}: cannot read: {exc.strerror or exc}") from None
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise UserError(f"{path}: not a JSON file ({exc})") from None
+        errors = schema_errors(runs[-1])
+        if errors:
+            raise UserError(f"{path}: not a stenod bench result ({errors[0]})")
+    print(format_compare(runs[0], runs[1], (str(a_path), str(b_path))))
     return 0

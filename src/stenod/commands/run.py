@@ -15,7 +15,8 @@ def register(sub) -> None:
                     "($XDG_CONFIG_HOME/stenod/config.toml).",
         epilog="examples:\n  stenod run --model bundled:tiny.en\n"
                "  stenod run --source file:talk.wav --exit-at-end\n"
-               "  arecord -f S16_LE -r 16000 -c 1 | stenod run --source -")
+               "  arecord -f S16_LE -r 16000 -c 1 | stenod run --source -\n"
+               '  stenod run --vocabulary "Kubernetes, Nguyen" --final-beams 5')
     p.add_argument("--config", type=Path, help="config file (default: $XDG_CONFIG_HOME/stenod/config.toml)")
     p.add_argument("--source", help="mic (default input), mic:NAME|INDEX, file:PATH, or - (raw s16le 16 kHz mono "
                                     "on stdin)")
@@ -37,6 +38,12 @@ def register(sub) -> None:
     g.add_argument("--hangover-ms", type=int, help="silence that ends an utterance (default 360)")
     g.add_argument("--preroll-ms", type=int, help="audio kept before the onset (default 300)")
     g.add_argument("--max-utterance-s", type=float, help="split longer utterances at a pause (default 20)")
+    d = p.add_argument_group("decoding")
+    d.add_argument("--vocabulary", metavar="WORDS",
+                   help='words and names to spell as given, comma-separated, e.g. "Kubernetes, Nguyen" '
+                        "(decode.vocabulary)")
+    d.add_argument("--final-beams", type=int, metavar="N",
+                   help="beam width of the final decode; 0 = by device (CUDA 5, CPU 1)")
     p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                    help="override any config key, e.g. --set stream.partial_interval_s=0.4 (repeatable)")
     p.set_defaults(func=run)
@@ -47,7 +54,8 @@ FLAGS = {"source": "source.source", "speed": "source.speed", "exit_at_end": "sou
          "events": "sockets.events",
          "control": "sockets.control", "vad_aggressiveness": "vad.aggressiveness", "onset_ms": "vad.onset_ms",
          "hangover_ms": "vad.hangover_ms", "preroll_ms": "vad.preroll_ms",
-         "max_utterance_s": "vad.max_utterance_s"}
+         "max_utterance_s": "vad.max_utterance_s", "vocabulary": "decode.vocabulary",
+         "final_beams": "decode.final_beams"}
 
 
 def build_config(args):

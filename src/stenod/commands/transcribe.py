@@ -11,7 +11,10 @@ import time
 def register(sub) -> None:
     p = sub.add_parser("transcribe", help="transcribe audio files (WAV/FLAC/OGG, any rate; - = WAV on stdin)",
                        description="Transcribe audio files with the same model and decoding guards as the "
-                                   "daemon. Any sample rate and channel count is resampled to 16 kHz mono.")
+                                   "daemon. Any sample rate and channel count is resampled to 16 kHz mono.",
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       epilog="examples:\n  stenod transcribe --model bundled:tiny.en talk.wav\n"
+                              '  stenod transcribe --beams 5 --vocabulary "Kubernetes, Nguyen" notes.flac')
     p.add_argument("paths", nargs="+", metavar="PATH", help="audio file, or - to read a WAV from stdin")
     add_model_args(p)
     p.add_argument("--json", action="store_true",
@@ -40,6 +43,9 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--static-cache", action="store_true", help="preallocated KV cache (plain decoding)")
     g.add_argument("--compile", action="store_true",
                    help="torch.compile the decoder step, with a static cache and a warm-up (plain decoding)")
+    g.add_argument("--beams", type=int, default=1, metavar="N", help="beam search with N beams (default 1: greedy)")
+    g.add_argument("--vocabulary", metavar="WORDS", default="",
+                   help='words and names to spell as given, comma-separated, e.g. "Kubernetes, Nguyen"')
 
 
 def load_backend_or_fail(args):
@@ -70,7 +76,13 @@ def load_backend_or_fail(args):
 def run(args) -> int:
     from stenod.audio import AudioError, load_audio, split_windows
 
+    from stenod.cli import UserError
+
+    if not 1 <= args.beams <= 16:
+        raise UserError(f"--beams: must be in 1..16, got {args.beams}")
     backend = load_backend_or_fail(args)
+    vocabulary = tuple(w.strip() for w in args.vocabulary.split(",") if w.strip())
+    prompt = backend.encode_prompt(vocabulary, "", 96) or None
     failed = 0
     for path in args.paths:
         t0 = time.perf_counter()
@@ -80,7 +92,7 @@ def run(args) -> int:
             print(f"stenod: error: {exc}", file=sys.stderr)
             failed += 1
             continue
-        results = [backend.transcribe(w) for w in split_windows(audio)]
+        results = [backend.transcribe(w, prompt=prompt, beams=args.beams) for w in split_windows(audio)]
         text = " ".join(r.text for r in results if r.text)
         elapsed = time.perf_counter() - t0
         if args.json:

@@ -4,7 +4,9 @@ Each pass it takes *all* queued events, so when it falls behind, partials are co
 newest state of an utterance is decoded) while finals are never dropped. At a tentative end (the
 first silence frames) it starts the final decode at once, in parallel with the hangover wait; if
 the utterance then ends where the tentative end said, that decode is the final, otherwise it is
-discarded. Publishing rules for one utterance: `speech.start` at onset, partials with non-empty
+discarded. Finals may decode with beam search (`[decode] final_beams`); partials stay greedy, and
+a partial is reused as the final only when finals are greedy too. Every decode gets the prompt of
+its utterance: the vocabulary and the session's recent finals (`context.py`). Publishing rules for one utterance: `speech.start` at onset, partials with non-empty
 text, one `final` when the text is non-empty or a partial was shown (an empty final retracts it),
 and `speech.end` always.
 """
@@ -22,6 +24,8 @@ import numpy as np
 
 from stenod import SAMPLE_RATE
 from stenod.daemon.gate import UttDictation
+from stenod.config import DecodeConfig
+from stenod.daemon.context import PromptContext
 from stenod.daemon.segment import UttAudio, UttEnd, UttResumed, UttStart, UttTentativeEnd
 from stenod.daemon.stabilize import Stabilizer
 from stenod.protocol import AudioSpan, Final, Partial, SpeechEnd, SpeechStart, StatusEvent
@@ -98,6 +102,7 @@ class _Utterance:
     early: tuple[int, Transcript] | None = None
     last: tuple[int, Transcript] | None = None  # the latest decode: (end sample, transcript)
     tokens: list[int] = field(default_factory=list)  # latest decoded tokens: the next decode's draft
+    prompt: list[int] = field(default_factory=list)  # vocabulary and previous text, for every decode
     stabilizer: Stabilizer = field(default_factory=Stabilizer)
 
     def add(self, ev: UttAudio) -> None:
@@ -121,7 +126,7 @@ class _Utterance:
 class InferenceWorker(threading.Thread):
     def __init__(self, load: Callable[[], object], inbox: Inbox, publish: Callable[[object], None],
                  timeline: Timeline, partial_interval_s: float, preroll_s: float, stats, on_ready: Callable[[object], None],
-                 on_done: Callable[[str | None], None]):
+                 on_done: Callable[[str | None], None], decode: DecodeConfig = DecodeConfig()):
         super().__init__(name="inference", daemon=True)
         self.load, self.inbox, self.publish = load, inbox, publish
         self.timeline, self.stats = timeline, stats
@@ -130,6 +135,9 @@ class InferenceWorker(threading.Thread):
         # little more than the pre-roll gives nothing but costs a whole decode.
         self.first_partial_samples = int((partial_interval_s + preroll_s) * SAMPLE_RATE)
         self.on_ready, self.on_done = on_ready, on_done
+        self.decode = decode
+        self.context = PromptContext(decode.prompt_reset_s)
+        self.final_beams = 1  # set for the backend's device once it is loaded
         self.backend = None
         self.cur: _Utterance | None = None
         self._halt = threading.Event()
@@ -145,6 +153,7 @@ class InferenceWorker(threading.Thread):
             log.debug("model load failed", exc_info=True)
             self.on_done(str(exc))
             return
+        self.final_beams = self.decode.beams_for(self.backend.device)
         self.on_ready(self.backend)
         error = None
         try:
@@ -167,6 +176,9 @@ class InferenceWorker(threading.Thread):
     def _handle(self, ev) -> None:
         if isinstance(ev, UttStart):
             self.cur = _Utterance(ev.utt, ev.start)
+            context = self.context.text_for(ev.start) if self.decode.prompt else ""
+            if context or self.decode.vocabulary:
+                self.cur.prompt = self.backend.encode_prompt(self.decode.vocabulary, context, self.decode.prompt_tokens)
             self.stats.count("utterances")
             self.publish(SpeechStart(utt=ev.utt, audio_ms=_ms(ev.start)))
         elif self.cur is None or getattr(ev, "utt", None) != self.cur.utt:
@@ -189,11 +201,11 @@ class InferenceWorker(threading.Thread):
         if u is None:
             return
         if u.tentative_end is not None and u.early is None:
-            if u.last is not None and u.last[0] == u.tentative_end:
+            if self.final_beams == 1 and u.last is not None and u.last[0] == u.tentative_end:
                 u.early = u.last  # the last partial already decoded exactly this audio
                 return
             n = u.tentative_end - u.start
-            t = self._decode(u, n, cancel=lambda: u.utt in self.inbox.resumed)
+            t = self._decode(u, n, cancel=lambda: u.utt in self.inbox.resumed, beams=self.final_beams)
             if t is not None:
                 u.early = (u.tentative_end, t)
                 self._partial(u, t, n)
@@ -204,12 +216,13 @@ class InferenceWorker(threading.Thread):
             if t is not None:
                 self._partial(u, t, n)
 
-    def _decode(self, u: _Utterance, n: int, cancel=None) -> Transcript | None:
-        """Decode the utterance's first `n` samples, using its latest tokens as a draft.
-        Returns None when `cancel()` became true during the decode."""
+    def _decode(self, u: _Utterance, n: int, cancel=None, beams: int = 1) -> Transcript | None:
+        """Decode the utterance's first `n` samples, using its latest tokens as a draft (greedy)
+        or with beam search. Returns None when `cancel()` became true during the decode."""
         audio = u.audio_until(min(max(0, n), u.length))
         try:
-            t = self.backend.transcribe(audio, draft=u.tokens, cancel=cancel)
+            t = self.backend.transcribe(audio, draft=u.tokens if beams == 1 else None, cancel=cancel,
+                                        prompt=u.prompt or None, beams=beams)
         except DecodeCancelled:
             self.stats.count("decodes_cancelled")
             return None
@@ -237,9 +250,9 @@ class InferenceWorker(threading.Thread):
 
     def _final(self, u: _Utterance, ev: UttEnd) -> None:
         endpoint_ns = time.monotonic_ns()
-        ahead = u.early if u.early is not None and u.early[0] == ev.end else u.last
+        ahead = u.early if u.early is not None and u.early[0] == ev.end else u.last if self.final_beams == 1 else None
         early = ahead is not None and ahead[0] == ev.end
-        t = ahead[1] if early else self._decode(u, ev.end - u.start)
+        t = ahead[1] if early else self._decode(u, ev.end - u.start, beams=self.final_beams)
         # The final is the decode of the whole utterance, even where it disagrees with words the
         # partials had agreed on: early partials of short audio can agree on a wrong beginning
         # that the full decode gets right (seen on the corpus), and the final must be the best text.
@@ -255,12 +268,13 @@ class InferenceWorker(threading.Thread):
                 "inference_ms": round(t.total_ms, 1), "encode_ms": round(t.encode_ms, 1),
                 "decode_ms": round(t.decode_ms, 1), "early_decode": early,
                 "no_speech_prob": round(t.no_speech_prob, 4), "avg_logprob": round(t.avg_logprob, 4),
-                "guard": t.guard, **t.extra,
+                "guard": t.guard, "beams": self.final_beams, "prompt_tokens": len(u.prompt), **t.extra,
             }
             u.rev += 1
             self.publish(Final(utt=u.utt, rev=u.rev, audio=AudioSpan(_ms(u.start), _ms(ev.end)), text=text,
                                stable_len=stable, model=self.backend.name, timings=timings,
                                dictation=u.dictation))
+        self.context.add(text, ev.end, guard=t.guard, avg_logprob=t.avg_logprob)
         self.publish(SpeechEnd(utt=u.utt, audio_ms=_ms(ev.end)))
 
 

@@ -1,7 +1,9 @@
 """Voice-activity segmentation: turns a sample stream into utterance events. Pure, no I/O.
 
 The :class:`Segmenter` cuts the stream into fixed VAD frames (10/20/30 ms), classifies each frame
-as voiced or not, and runs a small state machine over them:
+as voiced or not (by default with :class:`~stenod.daemon.vad.FrameVad`: webrtcvad, a spectral
+gate, a gate on the level above the room's tracked floor, and, in the daemon, silero-vad), and runs
+a small state machine over them:
 
 * **idle → speech** when ``onset_ms`` of consecutive voiced frames arrive. The utterance starts
   ``preroll_ms`` before that voiced run (never before the previous utterance's end), so the soft
@@ -36,8 +38,9 @@ from typing import Literal, NamedTuple, Union
 
 import numpy as np
 
+from stenod.daemon.vad import FrameVad, NeuralStage
+
 EndReason = Literal["silence", "max_length", "flush", "gap"]
-WEBRTC_RATES = (8000, 16000, 32000, 48000)
 
 
 def _check_int(name: str, value: object, lo: int, hi: int | None = None) -> None:
@@ -79,6 +82,15 @@ class VadConfig:
     """Frames whose spectral flatness is above this are noise, not speech, whatever webrtcvad
     says (it takes white noise, hiss and clicks for speech; voiced speech is far from flat).
     1.0 turns the gate off. Only applies to the built-in webrtcvad classifier."""
+    snr_db: float = 5.0
+    """Frames whose 180 ms level is less than this above the room's floor (the quietest level
+    of the last ``floor_window_s``) are not speech; 0 turns the room gate off."""
+    floor_window_s: float = 5.0
+    """How far back the room's floor is tracked: how fast the gate follows a louder room."""
+    neural: bool = True
+    """Confirm webrtcvad's speech frames with silero-vad (the daemon; see daemon/vad.py)."""
+    neural_threshold: float = 0.5
+    """silero-vad speech probability a frame needs."""
     max_utterance_s: float = 20.0
     """Utterances are split before reaching this length (Whisper's window is 30 s)."""
     split_search_s: float = 3.0
@@ -97,6 +109,15 @@ class VadConfig:
         if isinstance(self.speech_gate, bool) or not isinstance(self.speech_gate, (int, float)) \
                 or not 0.0 < self.speech_gate <= 1.0:
             raise ValueError(f"speech_gate: must be a number in (0, 1], got {self.speech_gate!r}")
+        if isinstance(self.snr_db, bool) or not isinstance(self.snr_db, (int, float)) \
+                or not 0.0 <= self.snr_db <= 40.0:
+            raise ValueError(f"snr_db: must be a number in 0..40, got {self.snr_db!r}")
+        _check_seconds("floor_window_s", self.floor_window_s)
+        if not isinstance(self.neural, bool):
+            raise ValueError(f"neural: expected true or false, got {self.neural!r}")
+        if isinstance(self.neural_threshold, bool) or not isinstance(self.neural_threshold, (int, float)) \
+                or not 0.0 < self.neural_threshold < 1.0:
+            raise ValueError(f"neural_threshold: must be a number in (0, 1), got {self.neural_threshold!r}")
         if self.early_ms >= self.hangover_ms:
             raise ValueError(f"early_ms: must be less than hangover_ms ({self.hangover_ms}), got {self.early_ms}")
         max_s = _check_seconds("max_utterance_s", self.max_utterance_s)
@@ -162,15 +183,6 @@ class UttEnd:
 SegEvent = Union[UttStart, UttAudio, UttTentativeEnd, UttResumed, UttEnd]
 
 
-def spectral_flatness(frame: np.ndarray, sample_rate: int) -> float:
-    """Geometric over arithmetic mean of the power spectrum between 125 Hz and 6.25 kHz: about
-    0.56 for white noise, below 0.3 for nearly all speech frames (1.2 % above 0.4 on the corpus)."""
-    n = frame.shape[0]
-    power = np.abs(np.fft.rfft(frame.astype(np.float64) * np.hanning(n))) ** 2 + 1e-10
-    band = power[max(1, int(125 * n / sample_rate)) : max(2, int(6250 * n / sample_rate))]
-    return float(np.exp(np.mean(np.log(band))) / np.mean(band))
-
-
 class _Frame(NamedTuple):
     start: int
     voiced: bool
@@ -189,22 +201,15 @@ class Segmenter:
         cfg: VadConfig | None = None,
         sample_rate: int = 16000,
         vad: Callable[[bytes], bool] | None = None,
+        neural: NeuralStage | None = None,
     ) -> None:
         cfg = cfg if cfg is not None else VadConfig()
         if sample_rate <= 0 or (sample_rate * cfg.frame_ms) % 1000:
             raise ValueError(f"sample_rate {sample_rate} does not give whole {cfg.frame_ms} ms frames")
         if vad is None:
-            if sample_rate not in WEBRTC_RATES:
-                raise ValueError(f"webrtcvad needs a sample rate in {WEBRTC_RATES}, got {sample_rate}")
-            import webrtcvad  # lazy: only the daemon needs it
-
-            webrtc = webrtcvad.Vad(cfg.aggressiveness)
-            gate = cfg.speech_gate
-
-            def vad(frame: bytes) -> bool:
-                if not webrtc.is_speech(frame, sample_rate):
-                    return False
-                return gate >= 1.0 or spectral_flatness(np.frombuffer(frame, np.int16), sample_rate) < gate
+            vad = FrameVad(sample_rate=sample_rate, frame_ms=cfg.frame_ms, aggressiveness=cfg.aggressiveness,
+                           speech_gate=cfg.speech_gate, snr_db=cfg.snr_db, floor_window_s=cfg.floor_window_s,
+                           neural=neural, neural_threshold=cfg.neural_threshold)
         self.cfg = cfg
         self.sample_rate = sample_rate
         self._vad = vad

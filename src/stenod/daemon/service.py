@@ -24,6 +24,7 @@ from stenod.daemon.infer import EndOfStream, Inbox, InferenceWorker, Timeline, s
 from stenod.daemon.publish import ControlError, Outbox, Publisher, endpoint_in_use
 from stenod.daemon.ring import Ring
 from stenod.daemon.segment import Segmenter
+from stenod.daemon.vad import SileroStage
 from stenod.daemon.stats import Stats
 from stenod.protocol import Final
 
@@ -204,9 +205,10 @@ class Daemon:
         inbox = Inbox()
         self.source.start()
         log.info("capturing from %s", self.spec)
-        VadThread(self.ring, Segmenter(cfg.vad), inbox, self.source, self).start()
+        neural = SileroStage() if cfg.vad.neural else None
+        VadThread(self.ring, Segmenter(cfg.vad, neural=neural), inbox, self.source, self).start()
         worker = InferenceWorker(self._load, inbox, self.outbox.put, timeline, cfg.stream.partial_interval_s,
-                                 cfg.vad.preroll_ms / 1000, self.stats, self._on_ready, self._on_done)
+                                 cfg.vad.preroll_ms / 1000, self.stats, self._on_ready, self._on_done, cfg.decode)
         worker.start()
         self._install_signals()
         while not self.done.wait(0.2):
