@@ -31,7 +31,7 @@ def live(pulse, stenod_env, bundled_model, tmp_path_factory):
     notify_path = str(tmp / "notify")
     notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     notify.bind(notify_path)
-    env = {**stenod_env, **pulse.env, "NOTIFY_SOCKET": notify_path}
+    env = {**stenod_env, **pulse.env, "NOTIFY_SOCKET": notify_path, "XDG_STATE_HOME": str(tmp / "state")}
     rec = Recorder(events, tmp / "events.jsonl")
     proc = start_daemon(env, events, ctl, "--source", "mic")
     try:

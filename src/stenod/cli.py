@@ -14,7 +14,7 @@ import sys
 
 from stenod import __version__
 
-COMMANDS = ("run", "transcribe", "models", "tail", "control", "devices", "demo", "bench")
+COMMANDS = ("run", "transcribe", "models", "tail", "control", "devices", "demo", "bench", "history", "export")
 
 
 class UserError(Exception):

@@ -146,6 +146,28 @@ class StreamConfig:
 
 
 @dataclass(frozen=True)
+class JournalConfig:
+    """The journal of finals: every final is appended (and fsync'd) before it is published."""
+
+    enabled: bool = True
+    dir: str | None = None
+    """Directory of the journal; None means ``$XDG_STATE_HOME/stenod`` (``~/.local/state/stenod``)."""
+    max_bytes: int = 8 * 1024 * 1024
+    """Size at which the journal file is rotated."""
+    keep: int = 4
+    """Rotated files kept (``finals.1.jsonl`` is the newest)."""
+
+    def __post_init__(self) -> None:
+        _check_types(self)
+        if self.dir is not None and not self.dir.strip():
+            raise ValueError("dir: must not be empty (leave it out for the default)")
+        if self.max_bytes < 4096:
+            raise ValueError(f"max_bytes: must be at least 4096, got {self.max_bytes}")
+        if not 0 <= self.keep <= 1000:
+            raise ValueError(f"keep: must be in 0..1000, got {self.keep}")
+
+
+@dataclass(frozen=True)
 class DictationConfig:
     """The dictation gate (what typing and clipboard clients act on) and spoken commands."""
 
@@ -172,6 +194,7 @@ class Config:
     sockets: SocketsConfig = field(default_factory=SocketsConfig)
     stream: StreamConfig = field(default_factory=StreamConfig)
     dictation: DictationConfig = field(default_factory=DictationConfig)
+    journal: JournalConfig = field(default_factory=JournalConfig)
 
 
 SECTIONS: dict[str, type] = {
@@ -181,6 +204,7 @@ SECTIONS: dict[str, type] = {
     "sockets": SocketsConfig,
     "stream": StreamConfig,
     "dictation": DictationConfig,
+    "journal": JournalConfig,
 }
 
 # ------------------------------------------------------------------------------ type checks
@@ -384,6 +408,20 @@ def runtime_dir(env: Mapping[str, str] | None = None) -> Path:
     return Path(f"/tmp/stenod-{os.getuid()}")
 
 
+def state_dir(env: Mapping[str, str] | None = None) -> Path:
+    """``$XDG_STATE_HOME/stenod``, falling back to ``~/.local/state/stenod`` (XDG rules)."""
+    env = os.environ if env is None else env
+    base = env.get("XDG_STATE_HOME", "")
+    if not os.path.isabs(base):
+        base = os.path.join(env.get("HOME") or str(Path.home()), ".local", "state")
+    return Path(base) / "stenod"
+
+
+def journal_dir(cfg: JournalConfig, env: Mapping[str, str] | None = None) -> Path:
+    """Where the journal of finals lives: the configured directory or :func:`state_dir`."""
+    return Path(cfg.dir).expanduser() if cfg.dir else state_dir(env)
+
+
 def default_endpoints(env: Mapping[str, str] | None = None) -> tuple[str, str]:
     """Default ``(events, control)`` endpoints: ipc sockets in :func:`runtime_dir`."""
     base = runtime_dir(env)
@@ -398,6 +436,6 @@ def resolve_endpoints(sockets: SocketsConfig, env: Mapping[str, str] | None = No
 
 __all__ = [
     "ConfigError", "ModelConfig", "SourceConfig", "VadConfig", "SocketsConfig", "StreamConfig", "DictationConfig",
-    "Config", "SECTIONS", "default_config_path", "config_from_dict", "load_config",
-    "apply_overrides", "to_toml", "runtime_dir", "default_endpoints", "resolve_endpoints",
+    "JournalConfig", "Config", "SECTIONS", "default_config_path", "config_from_dict", "load_config",
+    "apply_overrides", "to_toml", "runtime_dir", "state_dir", "journal_dir", "default_endpoints", "resolve_endpoints",
 ]  # fmt: skip

@@ -23,6 +23,7 @@ import numpy as np
 from stenod import SAMPLE_RATE
 from stenod.daemon.segment import UttAudio, UttEnd, UttResumed, UttStart, UttTentativeEnd
 from stenod.daemon.stabilize import Stabilizer
+from stenod.daemon.supervise import fault_point
 from stenod.protocol import AudioSpan, Final, Partial, SpeechEnd, SpeechStart, StatusEvent
 from stenod.types import DecodeCancelled, Transcript
 
@@ -130,6 +131,7 @@ class InferenceWorker(threading.Thread):
         self.on_ready, self.on_done = on_ready, on_done
         self.backend = None
         self.cur: _Utterance | None = None
+        self.busy_since: float | None = None  # monotonic start of the decode in progress (watchdog)
         self._halt = threading.Event()
 
     def stop(self) -> None:
@@ -204,7 +206,9 @@ class InferenceWorker(threading.Thread):
         """Decode the utterance's first `n` samples, using its latest tokens as a draft.
         Returns None when `cancel()` became true during the decode."""
         audio = u.audio_until(min(max(0, n), u.length))
+        self.busy_since = time.monotonic()
         try:
+            fault_point("decode")
             t = self.backend.transcribe(audio, draft=u.tokens, cancel=cancel)
         except DecodeCancelled:
             self.stats.count("decodes_cancelled")
@@ -213,6 +217,8 @@ class InferenceWorker(threading.Thread):
             log.error("decoding utterance %d failed: %s", u.utt, exc)
             self.stats.count("decode_errors")
             return Transcript(text="", guard=f"error: {exc}", audio_s=len(audio) / SAMPLE_RATE)
+        finally:
+            self.busy_since = None
         if not t.text and t.guard:
             self.stats.count("guard_drops")
         self.stats.record_decode(t)

@@ -9,43 +9,33 @@ lets the worker publish every pending final, then closes the sockets: nothing is
 from __future__ import annotations
 
 import logging
-import os
 import signal
-import socket
 import threading
 import time
 import uuid
+from collections.abc import Callable
 
 from stenod import SAMPLE_RATE
-from stenod.config import Config, resolve_endpoints
+from stenod.config import Config, journal_dir, resolve_endpoints, runtime_dir
 from stenod.daemon.capture import Source, SourceError, open_source, parse_source
 from stenod.daemon.infer import EndOfStream, Inbox, InferenceWorker, Timeline, status_event
+from stenod.daemon.journal import Journal
+from stenod.daemon.notify import sd_notify
 from stenod.daemon.publish import ControlError, Outbox, Publisher, endpoint_in_use
 from stenod.daemon.ring import Ring
 from stenod.daemon.segment import Segmenter
+from stenod.daemon.state import DaemonState
 from stenod.daemon.stats import Stats
+from stenod.daemon.supervise import Supervisor, fault_point
 from stenod.protocol import Final
 
 log = logging.getLogger("stenod")
-COMMANDS = ("status", "snapshot", "pause", "resume", "shutdown")
+STOP_GRACE_S = 5.0
+"""After a stop request, how long the worker gets to publish the finals still pending."""
 
 
 class ServiceError(RuntimeError):
     """The daemon cannot start or had to stop; the message is meant for the user."""
-
-
-def sd_notify(message: str) -> None:
-    """Tell systemd (Type=notify units) about readiness and state; a no-op elsewhere."""
-    addr = os.environ.get("NOTIFY_SOCKET")
-    if not addr:
-        return
-    if addr.startswith("@"):
-        addr = "\0" + addr[1:]
-    try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
-            s.sendto(message.encode(), addr)
-    except OSError as exc:
-        log.debug("sd_notify failed: %s", exc)
 
 
 class VadThread(threading.Thread):
@@ -62,9 +52,10 @@ class VadThread(threading.Thread):
     def run(self) -> None:
         flushed_at_end = False
         while True:
+            fault_point("vad")
             if self.ring.wait(0.1) and self.ring.available:
                 start, pcm = self.ring.read()
-                if self.d.paused.is_set():
+                if self.d.state.paused.is_set():
                     if self.seg.active:
                         self._put_all(self.seg.flush())
                     continue
@@ -85,52 +76,59 @@ class Daemon:
     def __init__(self, cfg: Config, model_explicit: bool):
         self.cfg, self.model_explicit = cfg, model_explicit
         self.session = str(uuid.uuid4())
-        self.paused, self.stopping, self.done = threading.Event(), threading.Event(), threading.Event()
+        self.stopping, self.done = threading.Event(), threading.Event()
         self.exit_at_end = cfg.source.exit_at_end
-        self.state = "starting"
-        self.error: str | None = None
+        self.state = DaemonState(self._announce)
+        self.worker_error: str | None = None
         self.stats = Stats()
         self.started = time.monotonic()
         self.backend = None
+        self.handlers: dict[str, Callable[[dict], dict]] = {
+            "status": lambda req: self.status(),
+            "pause": self._cmd_pause,
+            "resume": self._cmd_resume,
+            "shutdown": self._cmd_shutdown,
+        }
+        """Control commands (called from the publisher thread): name -> handler(request) -> reply fields.
+        ``snapshot`` is answered by the publisher itself."""
 
     # -- control requests (called from the publisher thread) ----------------------------------
     def control(self, req: dict) -> dict:
-        cmd = req["cmd"]
-        if cmd == "status":
-            return self.status()
-        if cmd == "pause":
-            if self.state in ("ready", "loading"):
-                self.paused.set()
-                self._set_state("paused")
-            return {"state": self.state}
-        if cmd == "resume":
-            if self.paused.is_set():
-                self.paused.clear()
-                self._set_state("ready" if self.backend is not None else "loading")
-            return {"state": self.state}
-        if cmd == "shutdown":
-            self.request_stop("shutdown requested over the control socket")
-            return {"state": "stopping"}
-        raise ControlError(f"unknown command {cmd!r}; known: {', '.join(COMMANDS)}")
+        handler = self.handlers.get(req["cmd"])
+        if handler is None:
+            known = ", ".join(sorted([*self.handlers, "snapshot"]))
+            raise ControlError(f"unknown command {req['cmd']!r}; known: {known}")
+        return handler(req)
+
+    def _cmd_pause(self, req: dict) -> dict:
+        return {"state": self.state.update(paused=True)}
+
+    def _cmd_resume(self, req: dict) -> dict:
+        return {"state": self.state.update(paused=False)}
+
+    def _cmd_shutdown(self, req: dict) -> dict:
+        self.request_stop("shutdown requested over the control socket")
+        return {"state": "stopping"}
 
     def status(self) -> dict:
         snap = self.stats.snapshot()
         counters = {"utterances": 0, "finals": 0, "partials": 0, "guard_drops": 0, "decode_errors": 0,
                     **snap["counters"], "overruns": self.ring.overruns, "dropped_samples": self.ring.dropped_samples,
-                    "bad_requests": self.publisher.bad_requests}
+                    "bad_requests": self.publisher.bad_requests,
+                    "journal_errors": self.publisher.journal_errors}
         b = self.backend
         decoding = {"mode": getattr(b, "mode", "plain"), "dtype": str(getattr(b, "dtype", "")).replace("torch.", "")}
         if "assistant_acceptance_rate" in snap:
             decoding["assistant_acceptance_rate"] = snap["assistant_acceptance_rate"]
         if getattr(b, "assistant_name", None):
             decoding["assistant_model"] = b.assistant_name
-        return {"state": self.state, "model": b.name if b else None, "device": b.device if b else None,
+        return {"state": self.state.name, "model": b.name if b else None, "device": b.device if b else None,
                 "source": str(self.spec), "uptime_s": round(time.monotonic() - self.started, 1),
                 "counters": counters, "latency_ms": snap["latency_ms"], "decoding": decoding,
                 "stream_origin_mono_ns": self.source.origin_ns}
 
-    def _set_state(self, state: str, **detail) -> None:
-        self.state = state
+    def _announce(self, state: str, detail: dict) -> None:
+        """Publish a state change (called by DaemonState under its lock, so events keep its order)."""
         self.outbox.put(status_event(state, **detail))
         sd_notify(f"STATUS={state}")
 
@@ -145,11 +143,11 @@ class Daemon:
         self.backend = backend
         log.info("model %s ready on %s (%.1f s after start)", backend.name, backend.device,
                  time.monotonic() - self.started)
-        self._set_state("paused" if self.paused.is_set() else "ready", model=backend.name, device=backend.device)
+        self.state.update(loaded=True, model=backend.name, device=backend.device)
         sd_notify("READY=1")
 
     def _on_done(self, error: str | None) -> None:
-        self.error = error
+        self.worker_error = error
         self.done.set()
 
     def _load(self):
@@ -181,38 +179,82 @@ class Daemon:
             raise ServiceError(str(exc)) from None
         self.outbox = Outbox()
         self.publisher = Publisher(events_ep, control_ep, self.outbox, self.control, self.session,
-                                   cfg.stream.heartbeat_s, cfg.stream.snapshot_finals)
+                                   cfg.stream.heartbeat_s, cfg.stream.snapshot_finals, own_dir=runtime_dir(),
+                                   journal=self._open_journal())
         timeline = Timeline(lambda: self.source.origin_ns, cfg.source.speed)
         self.publisher.on_publish(lambda ev: self.stats.published(ev, timeline.mono_ns))
         self.publisher.on_publish(self._log_final)
-        self.publisher.start()
-        self.publisher.ready.wait()
-        if self.publisher.error:
-            raise ServiceError(self.publisher.error)
-        log.info("session %s: events on %s, control on %s", self.session, events_ep, control_ep)
-        self._set_state("loading")
         inbox = Inbox()
-        self.source.start()
-        log.info("capturing from %s", self.spec)
-        VadThread(self.ring, Segmenter(cfg.vad), inbox, self.source, self).start()
+        vad = VadThread(self.ring, Segmenter(cfg.vad), inbox, self.source, self)
         worker = InferenceWorker(self._load, inbox, self.outbox.put, timeline, cfg.stream.partial_interval_s,
                                  cfg.vad.preroll_ms / 1000, self.stats, self._on_ready, self._on_done)
-        worker.start()
-        self._install_signals()
-        while not self.done.wait(0.2):
-            if self.source.error and not self.stopping.is_set():
-                self.error = f"audio source failed: {self.source.error}"
-                self.request_stop(self.error)
-            if self.stopping.is_set():
-                self.source.stop()  # the VAD thread then flushes and the worker finishes
+        supervisor = Supervisor(lambda limit: worker.busy_since is not None
+                                and time.monotonic() - worker.busy_since > limit)
+        supervisor.watch(self.publisher)
+        supervisor.watch(vad, may_end=self.stopping.is_set)
+        supervisor.watch(worker, may_end=self.done.is_set)
+        supervisor.install()
+        try:
+            self.publisher.start()
+            self.publisher.ready.wait()
+            if self.publisher.error:
+                raise ServiceError(self.publisher.error)
+            log.info("session %s: events on %s, control on %s", self.session, events_ep, control_ep)
+            self.state.update()
+            self.source.start()
+            log.info("capturing from %s", self.spec)
+            vad.start()
+            worker.start()
+            self._install_signals()
+            error = self._supervise(supervisor, inbox)
+        finally:
+            supervisor.uninstall()
         self.source.stop()
-        self._set_state("stopped" if not self.error else "error", **({"error": self.error} if self.error else {}))
-        self.publisher.stop()
-        self.publisher.join(timeout=10)
+        self.state.update(stopped=True, error=error)
+        if not supervisor.dead(self.publisher.name):
+            self.publisher.stop()
+            self.publisher.join(timeout=10)
         self.outbox.close()
-        if self.error:
-            raise ServiceError(self.error)
+        if error:
+            raise ServiceError(error)
         return 0
+
+    def _open_journal(self) -> Journal | None:
+        j = self.cfg.journal
+        if not j.enabled:
+            return None
+        path = journal_dir(j)
+        try:
+            return Journal(path, j.max_bytes, j.keep)
+        except OSError as exc:
+            raise ServiceError(f"cannot open the journal in {path}: {exc.strerror or exc}") from None
+
+    def _supervise(self, supervisor: Supervisor, inbox: Inbox) -> str | None:
+        """The main loop: watch the threads until the worker is done; the error that stopped us, if any."""
+        fault: str | None = None
+        stop_deadline: float | None = None
+        while not self.done.wait(0.2):
+            fault = fault or supervisor.check()
+            if fault is not None and not self.stopping.is_set():
+                log.error("%s", fault)
+                self.request_stop(fault)
+                if supervisor.dead("vad"):
+                    inbox.put(EndOfStream())  # the worker still publishes what it has
+                if supervisor.dead(self.publisher.name):
+                    return fault  # nothing can be published any more
+            if self.source.error and fault is None:
+                fault = f"audio source failed: {self.source.error}"
+                self.request_stop(fault)
+            if self.stopping.is_set() and self.backend is None:
+                log.info("stopped before the model was ready")
+                return fault
+            if self.stopping.is_set():
+                if stop_deadline is None:
+                    self.source.stop()  # the VAD thread then flushes and the worker finishes
+                    stop_deadline = time.monotonic() + STOP_GRACE_S
+                if time.monotonic() > stop_deadline:
+                    return fault or f"the inference worker did not finish within {STOP_GRACE_S:.0f} s of the stop"
+        return fault or self.worker_error
 
     def _install_signals(self) -> None:
         if threading.current_thread() is not threading.main_thread():
