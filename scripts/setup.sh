@@ -20,6 +20,7 @@ APT_PACKAGES=(
   flite festival festvox-us-slt-hts festvox-kallpc16k sox espeak-ng
   pulseaudio pulseaudio-utils libasound2-plugins libportaudio2 libsndfile1
   xvfb xdotool xclip x11-utils
+  systemd
 )
 DEFAULT_TORCH="torch==2.13.0"
 VENV="$REPO/.venv"

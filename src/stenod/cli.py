@@ -14,7 +14,7 @@ import sys
 
 from stenod import __version__
 
-COMMANDS = ("run", "transcribe", "models", "tail", "control", "devices", "demo", "bench", "history", "export")
+COMMANDS = ("run", "transcribe", "models", "tail", "control", "devices", "demo", "bench", "history", "export", "service")
 
 
 class UserError(Exception):
