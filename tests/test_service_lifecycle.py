@@ -132,3 +132,44 @@ def test_notify_ready_watchdog_and_stopping(corpus, stenod_env, bundled_model, t
     finally:
         _, err = d.close()
     assert "did not finish" in err, err
+
+
+def test_sighup_reloads_the_config_and_a_new_model_without_dropping_audio(corpus, stenod_env, bundled_model,
+                                                                          tmp_path, notify):
+    from daemon_helpers import Recorder
+
+    cfg = tmp_path / "config.toml"
+    cfg.write_text('[model]\nname = "bundled:tiny.en"\n')
+    events, ctl = free_endpoint(tmp_path, "ev"), free_endpoint(tmp_path, "ctl")
+    env = {**stenod_env, "NOTIFY_SOCKET": str(notify.path)}
+    rec = Recorder(events, tmp_path / "events.jsonl")
+    proc = subprocess.Popen(STENOD + ["run", "--config", str(cfg), "--source", "-", "--events", events,
+                                      "--control", ctl], env=env, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        notify.wait_for("READY=1", 120)
+        cfg.write_text(f'[model]\nname = "{bundled_model}"\n[vad]\nhangover_ms = 400\n')
+        notify.messages.clear()
+        proc.send_signal(signal.SIGHUP)
+        notify.wait_for("RELOADING=1", 10)
+        time.sleep(0.1)  # the reload is queued for the worker
+        proc.stdin.write(pcm(corpus.clips[3]["path"], silence_s=1.5))  # spoken while the model reloads
+        proc.stdin.flush()
+        notify.wait_for("READY=1", 120)
+        assert [m for _, m in notify.messages].index("RELOADING=1") < [m for _, m in notify.messages].index("READY=1")
+        rows = rec.wait_for(lambda rows: any(r["type"] == "final" and r["text"] for r in rows), 60)
+        final = next(r for r in rows if r["type"] == "final" and r["text"])
+        assert final["model"] == str(bundled_model) and "design" in final["text"].lower(), final
+        assert any(r["type"] == "status" and r["detail"].get("model") == str(bundled_model) for r in rows)
+        cfg.write_text("[model]\nname = 3\n")  # a broken config: reported, the daemon carries on
+        notify.messages.clear()
+        proc.send_signal(signal.SIGHUP)
+        notify.wait_for("READY=1", 30)
+        assert json.loads(control(env, ctl, "status").stdout)["state"] == "ready"
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=20)
+    finally:
+        proc.kill()
+        rec.stop()
+    err = err.decode()
+    assert proc.returncode == 0, err
+    assert "[vad] changed; that takes effect at the next start" in err and "keeping the running configuration" in err

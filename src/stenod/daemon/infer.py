@@ -34,6 +34,14 @@ class EndOfStream:
     """Queued after the last segmenter event of a finite source."""
 
 
+@dataclass(frozen=True)
+class ReloadModel:
+    """Queued by a configuration reload: the worker loads a new model with `load` and switches to
+    it; audio keeps being queued meanwhile and is decoded by the new model (none is dropped)."""
+
+    load: Callable[[], object]
+
+
 class Inbox:
     """The queue from the VAD thread to the worker, with flags an in-flight decode polls: a
     partial decode is abandoned when an end of speech is queued (the final matters more), an
@@ -165,7 +173,9 @@ class InferenceWorker(threading.Thread):
             self._maybe_decode_ahead()
 
     def _handle(self, ev) -> None:
-        if isinstance(ev, UttStart):
+        if isinstance(ev, ReloadModel):
+            self._reload(ev)
+        elif isinstance(ev, UttStart):
             self.cur = _Utterance(ev.utt, ev.start)
             self.stats.count("utterances")
             self.publish(SpeechStart(utt=ev.utt, audio_ms=_ms(ev.start)))
@@ -180,6 +190,18 @@ class InferenceWorker(threading.Thread):
         elif isinstance(ev, UttEnd):
             self._final(self.cur, ev)
             self.cur = None
+
+    def _reload(self, ev: ReloadModel) -> None:
+        try:
+            backend = ev.load()
+        except Exception as exc:  # noqa: BLE001 - any load failure keeps the running model
+            log.error("reloading the model failed, keeping %s: %s", self.backend.name, exc)
+            self.stats.count("reload_errors")
+            return
+        self.backend = backend
+        if self.cur is not None:
+            self.cur.tokens = []  # the old model's tokens are no draft for the new one
+        self.on_ready(backend)
 
     def _maybe_decode_ahead(self) -> None:
         """Between events: start the final decode at a tentative end, or decode a partial."""

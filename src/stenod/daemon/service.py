@@ -16,9 +16,9 @@ import uuid
 from collections.abc import Callable
 
 from stenod import SAMPLE_RATE
-from stenod.config import Config, journal_dir, resolve_endpoints, runtime_dir
+from stenod.config import SECTIONS, Config, ConfigError, ModelConfig, journal_dir, resolve_endpoints, runtime_dir
 from stenod.daemon.capture import Source, SourceError, open_source, parse_source
-from stenod.daemon.infer import EndOfStream, Inbox, InferenceWorker, Timeline, status_event
+from stenod.daemon.infer import EndOfStream, Inbox, InferenceWorker, ReloadModel, Timeline, status_event
 from stenod.daemon.journal import Journal
 from stenod.daemon.notify import sd_notify
 from stenod.daemon.publish import ControlError, Outbox, Publisher, endpoint_in_use
@@ -73,8 +73,10 @@ class VadThread(threading.Thread):
 
 
 class Daemon:
-    def __init__(self, cfg: Config, model_explicit: bool):
-        self.cfg, self.model_explicit = cfg, model_explicit
+    def __init__(self, cfg: Config, model_explicit: bool, reload: Callable[[], Config] | None = None):
+        """`reload()` reads the configuration again (at SIGHUP); raises ConfigError."""
+        self.cfg, self.model_explicit, self._reload_config = cfg, model_explicit, reload
+        self._hup = threading.Event()
         self.session = str(uuid.uuid4())
         self.stopping, self.done = threading.Event(), threading.Event()
         self.exit_at_end = cfg.source.exit_at_end
@@ -143,20 +145,43 @@ class Daemon:
         self.backend = backend
         log.info("model %s ready on %s (%.1f s after start)", backend.name, backend.device,
                  time.monotonic() - self.started)
-        self.state.update(loaded=True, model=backend.name, device=backend.device)
+        self.state.update(loaded=True, announce=True, model=backend.name, device=backend.device)
         sd_notify("READY=1")
 
     def _on_done(self, error: str | None) -> None:
         self.worker_error = error
         self.done.set()
 
-    def _load(self):
+    def _load(self, m: ModelConfig | None = None):
         from stenod.asr.backend import BackendOptions, load_backend
 
-        m = self.cfg.model
-        backend = load_backend(m.name if self.model_explicit else None, BackendOptions.from_config(m))
+        explicit = self.model_explicit or m is not None
+        m = m or self.cfg.model
+        backend = load_backend(m.name if explicit else None, BackendOptions.from_config(m))
         backend.warm_up()
         return backend
+
+    def _reload(self, inbox: Inbox) -> None:
+        """SIGHUP: read the configuration again; a changed [model] is loaded by the worker while
+        audio keeps flowing; other sections take effect at the next start."""
+        sd_notify("RELOADING=1")
+        try:
+            new = self._reload_config() if self._reload_config else self.cfg
+        except ConfigError as exc:
+            log.error("reload: %s; keeping the running configuration", exc)
+            sd_notify("READY=1")
+            return
+        changed = [name for name in SECTIONS if getattr(new, name) != getattr(self.cfg, name)]
+        later = [name for name in changed if name != "model"]
+        if later:
+            log.warning("reload: [%s] changed; that takes effect at the next start", "], [".join(later))
+        if "model" in changed:
+            log.info("reload: loading model %s", new.model.name)
+            inbox.put(ReloadModel(lambda m=new.model: self._load(m)))  # READY=1 once it is ready
+        else:
+            log.info("reload: %s", "nothing to apply now" if later else "configuration unchanged")
+            sd_notify("READY=1")
+        self.cfg = new
 
     def _log_final(self, event) -> None:
         if isinstance(event, Final):
@@ -235,6 +260,10 @@ class Daemon:
         stop_deadline: float | None = None
         while not self.done.wait(0.2):
             fault = fault or supervisor.check()
+            if self._hup.is_set():
+                self._hup.clear()
+                if self.backend is not None and not self.stopping.is_set():
+                    self._reload(inbox)
             if fault is not None and not self.stopping.is_set():
                 log.error("%s", fault)
                 self.request_stop(fault)
@@ -261,6 +290,7 @@ class Daemon:
             return
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda s, f: self.request_stop(signal.Signals(s).name))
+        signal.signal(signal.SIGHUP, lambda s, f: self._hup.set())
 
 
 def _latency(event: Final) -> str:

@@ -40,9 +40,10 @@ class DaemonState:
         return "ready" if self._loaded else "loading"
 
     def update(self, *, loaded: bool | None = None, paused: bool | None = None, stopped: bool | None = None,
-               error: str | None = None, **detail: Any) -> str:
-        """Apply the given facts; announce the derived state when it changed; return it. An error,
-        once set, stays (the first one is the cause)."""
+               error: str | None = None, announce: bool = False, **detail: Any) -> str:
+        """Apply the given facts; announce the derived state when it changed (or `announce`: a
+        new detail such as a reloaded model); return it. An error, once set, stays (the first one
+        is the cause)."""
         with self._lock:
             if loaded is not None:
                 self._loaded = loaded
@@ -53,7 +54,7 @@ class DaemonState:
             if error is not None and self._error is None:
                 self._error = error
             new = self._derive()
-            if new != self._name:
+            if new != self._name or announce:
                 self._name = new
                 if self._error and new == "error":
                     detail = {"error": self._error, **detail}
