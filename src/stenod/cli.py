@@ -14,7 +14,7 @@ import sys
 
 from stenod import __version__
 
-COMMANDS = ("run", "transcribe", "models", "tail", "control", "devices", "demo", "bench", "history", "export", "service")
+COMMANDS = ("run", "transcribe", "models", "tail", "control", "devices", "demo", "bench", "history", "export", "service", "keys")
 
 
 class UserError(Exception):

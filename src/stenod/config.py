@@ -118,9 +118,14 @@ class SocketsConfig:
 
     events: str | None = None
     control: str | None = None
+    keys_dir: str | None = None
+    """CURVE keys for tcp:// endpoints (``stenod keys generate``); None means
+    ``$XDG_CONFIG_HOME/stenod/keys``. tcp:// endpoints are refused without them."""
 
     def __post_init__(self) -> None:
         _check_types(self)
+        if self.keys_dir is not None and not self.keys_dir.strip():
+            raise ValueError("keys_dir: must not be empty (leave it out for the default)")
         _check_endpoint("events", self.events)
         _check_endpoint("control", self.control)
         if self.events is not None and self.events == self.control:

@@ -21,6 +21,7 @@ from pathlib import Path
 from stenod import protocol
 from stenod.daemon.journal import Journal
 from stenod.daemon.supervise import fault_point
+from stenod.keys import CurveKeyError, Keys, is_tcp
 from stenod.protocol import Final, Heartbeat, ProtocolError
 
 log = logging.getLogger("stenod.publish")
@@ -115,13 +116,14 @@ class Publisher(threading.Thread):
 
     def __init__(self, events: str, control: str, outbox: Outbox, handler: ControlHandler, session: str,
                  heartbeat_s: float = 1.0, snapshot_finals: int = 200, own_dir: Path | None = None,
-                 journal: Journal | None = None):
+                 journal: Journal | None = None, keys: Keys | None = None):
         super().__init__(name="publisher", daemon=True)
         self.events_ep, self.control_ep = events, control
         self.outbox, self.handler, self.session = outbox, handler, session
         self.heartbeat_s = heartbeat_s
         self.finals: collections.deque[dict] = collections.deque(maxlen=max(1, snapshot_finals))
         self.journal = journal
+        self.keys = keys  # CURVE keys for tcp:// endpoints (validated by the service)
         self.journal_errors = 0
         if journal is not None:  # the snapshot serves finals of earlier sessions too
             self.finals.extend(journal.recent(snapshot_finals))
@@ -147,9 +149,12 @@ class Publisher(threading.Thread):
 
         ctx = zmq.Context.instance()
         pub, router = ctx.socket(zmq.PUB), ctx.socket(zmq.ROUTER)
+        auth = self._authenticator(ctx)
         try:
             for sock, ep in ((pub, self.events_ep), (router, self.control_ep)):
                 prepare_ipc(ep, self._own_dir)
+                if is_tcp(ep):
+                    self.keys.apply_server(sock)
                 sock.setsockopt(zmq.LINGER, 2000)
                 # No MAXMSGSIZE on the control socket: ZeroMQ would drop the peer of a larger
                 # request without a reply; requests over the protocol's limit get an error reply
@@ -157,16 +162,12 @@ class Publisher(threading.Thread):
                 if sock is pub:
                     sock.setsockopt(zmq.SNDHWM, 100_000)  # a slow subscriber gets time to catch up
                 sock.bind(ep)
-        except SocketDirError as exc:
-            self.error = str(exc)
+        except (SocketDirError, CurveKeyError, zmq.ZMQError) as exc:
+            self.error = f"cannot bind {ep}: {exc}" if isinstance(exc, zmq.ZMQError) else str(exc)
             pub.close(0)
             router.close(0)
-            self.ready.set()
-            return
-        except zmq.ZMQError as exc:
-            self.error = f"cannot bind {ep}: {exc}"
-            pub.close(0)
-            router.close(0)
+            if auth is not None:
+                auth.stop()
             self.ready.set()
             return
         self.ready.set()
@@ -194,6 +195,8 @@ class Publisher(threading.Thread):
         finally:
             pub.close()
             router.close()
+            if auth is not None:
+                auth.stop()
             if self.journal is not None:
                 self.journal.close()
             for ep in (self.events_ep, self.control_ep):
@@ -213,6 +216,18 @@ class Publisher(threading.Thread):
             self.finals.append(json.loads(frames[1]))
         for fn in self._listeners:
             fn(stamped)
+
+    def _authenticator(self, ctx):
+        """pyzmq's ZAP authenticator letting in only the authorized client keys, when a tcp://
+        endpoint is used (its own thread and inproc socket, as ZeroMQ's ZAP protocol wants)."""
+        if not (is_tcp(self.events_ep) or is_tcp(self.control_ep)):
+            return None
+        from zmq.auth.thread import ThreadAuthenticator
+
+        auth = ThreadAuthenticator(ctx)
+        auth.start()
+        auth.configure_curve(domain="*", location=str(self.keys.authorized))
+        return auth
 
     def _journal(self, body: bytes) -> None:
         """Journal a final before it is sent. A failing disk is reported, and the final still

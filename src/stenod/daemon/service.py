@@ -27,6 +27,7 @@ from stenod.daemon.segment import Segmenter
 from stenod.daemon.state import DaemonState
 from stenod.daemon.stats import Stats
 from stenod.daemon.supervise import Supervisor, fault_point
+from stenod.keys import CurveKeyError, Keys, is_tcp, keys_dir
 from stenod.protocol import Final
 
 log = logging.getLogger("stenod")
@@ -202,10 +203,11 @@ class Daemon:
             self.source = open_source(self.spec, self.ring, block, cfg.source.speed)
         except SourceError as exc:
             raise ServiceError(str(exc)) from None
+        keys = self._curve_keys(events_ep, control_ep)
         self.outbox = Outbox()
         self.publisher = Publisher(events_ep, control_ep, self.outbox, self.control, self.session,
                                    cfg.stream.heartbeat_s, cfg.stream.snapshot_finals, own_dir=runtime_dir(),
-                                   journal=self._open_journal())
+                                   journal=self._open_journal(), keys=keys)
         timeline = Timeline(lambda: self.source.origin_ns, cfg.source.speed)
         self.publisher.on_publish(lambda ev: self.stats.published(ev, timeline.mono_ns))
         self.publisher.on_publish(self._log_final)
@@ -243,6 +245,20 @@ class Daemon:
         if error:
             raise ServiceError(error)
         return 0
+
+    def _curve_keys(self, *endpoints: str) -> Keys | None:
+        """tcp:// endpoints only with CURVE keys (and authorized clients): refused otherwise."""
+        tcp = [ep for ep in endpoints if is_tcp(ep)]
+        if not tcp:
+            return None
+        keys = Keys(keys_dir(self.cfg.sockets.keys_dir))
+        try:
+            keys.server()
+        except CurveKeyError as exc:
+            raise ServiceError(f"refusing {', '.join(tcp)}: tcp endpoints need CURVE keys, so that only "
+                               f"authorized clients get in; {exc}") from None
+        log.info("tcp endpoints with CURVE; authorized client keys in %s", keys.authorized)
+        return keys
 
     def _open_journal(self) -> Journal | None:
         j = self.cfg.journal
