@@ -218,7 +218,8 @@ class Daemon:
         supervisor = Supervisor(lambda limit: worker.busy_since is not None
                                 and time.monotonic() - worker.busy_since > limit)
         supervisor.watch(self.publisher)
-        supervisor.watch(vad, may_end=self.stopping.is_set)
+        supervisor.watch(vad, may_end=lambda: self.stopping.is_set()
+                         or (self.exit_at_end and self.source.finished.is_set()))
         supervisor.watch(worker, may_end=self.done.is_set)
         supervisor.install()
         try:
