@@ -92,6 +92,16 @@ def test_oversized_and_bad_control_requests_get_error_replies(stenod_env, bundle
         assert reply == {"ok": True, "state": "ready"}
         status = json.loads(control(stenod_env, d.control, "status").stdout)
         assert status["counters"]["bad_requests"] == 2
+        # `stenod status` for people, against the real Daemon.status() reply
+        human = subprocess.run(STENOD + ["status", "--control", d.control], env=stenod_env, capture_output=True,
+                               text=True, timeout=30)
+        assert human.returncode == 0, human.stderr
+        lines = dict(line.split(None, 1) for line in human.stdout.splitlines() if line[:1].strip())
+        assert lines["state"].strip() == "ready" and lines["source"].strip() == "-"
+        assert lines["model"].strip() == f"{status['model']} on {status['device']}"
+        assert "bad requests 2" in lines["counters"] and "journal errors 0" in lines["counters"]
+        assert lines["latency"].startswith("final p50 –")  # nothing spoken yet
+        assert lines["session"].strip() == status["session"]
     finally:
         d.proc.send_signal(signal.SIGTERM)
         d.proc.wait(timeout=15)
