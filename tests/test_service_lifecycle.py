@@ -15,6 +15,7 @@ import zmq
 from daemon_helpers import control, start_daemon, wait_ready
 from conftest import free_endpoint
 from model_fixtures import STENOD
+from stenod.bench.metrics import wer
 from service_helpers import StdinDaemon, notify, pcm  # noqa: F401
 
 
@@ -79,7 +80,8 @@ def _request(endpoint: str, payload: bytes) -> dict:
         sock.close()
 
 
-def test_oversized_and_bad_control_requests_get_error_replies(stenod_env, bundled_model, tmp_path):
+def test_oversized_and_bad_control_requests_get_error_replies_and_overload_is_reported(
+        corpus, stenod_env, bundled_model, tmp_path):
     d = StdinDaemon(stenod_env, tmp_path)
     try:
         wait_ready(stenod_env, d.control)
@@ -92,6 +94,7 @@ def test_oversized_and_bad_control_requests_get_error_replies(stenod_env, bundle
         assert reply == {"ok": True, "state": "ready"}
         status = json.loads(control(stenod_env, d.control, "status").stdout)
         assert status["counters"]["bad_requests"] == 2
+        assert status["lag_ms"] == {"vad": 0, "worker": 0}  # idle: nothing waits
         # `stenod status` for people, against the real Daemon.status() reply
         human = subprocess.run(STENOD + ["status", "--control", d.control], env=stenod_env, capture_output=True,
                                text=True, timeout=30)
@@ -102,6 +105,18 @@ def test_oversized_and_bad_control_requests_get_error_replies(stenod_env, bundle
         assert "bad requests 2" in lines["counters"] and "journal errors 0" in lines["counters"]
         assert lines["latency"].startswith("final p50 –")  # nothing spoken yet
         assert lines["session"].strip() == status["session"]
+
+        # overload: 4 utterances arrive at once, far faster than real time
+        clips = corpus.clips[6:10]
+        d.feed(b"".join(pcm(c["path"], silence_s=1.0) for c in clips))
+        lags = []
+        while len(d.finals()) < len(clips):
+            lags.append(json.loads(control(stenod_env, d.control, "status").stdout)["lag_ms"]["worker"])
+            assert len(lags) < 400, "finals missing"
+            time.sleep(0.2)
+        assert max(lags) > 1000, lags  # the backlog is reported while the worker catches up
+        assert wer([c["text"] for c in clips], [f["text"] for f in d.finals()]) <= 25
+        assert json.loads(control(stenod_env, d.control, "status").stdout)["lag_ms"]["worker"] == 0
     finally:
         d.proc.send_signal(signal.SIGTERM)
         d.proc.wait(timeout=15)

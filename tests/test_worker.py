@@ -72,11 +72,13 @@ def of(events, cls):
 def test_queued_audio_is_coalesced_into_one_decode_and_reused_by_the_final():
     r = Run(ScriptedBackend())
     r.put(UttStart(1, 0), *[audio(1, i * 0.5, 0.5) for i in range(10)])  # 5 s queued before the worker runs
+    assert r.inbox.backlog_s == 5.0  # the lag `status` reports
     r.worker.start()
     r.wait(lambda evs: of(evs, Partial))
     r.put(UttEnd(1, 5 * SR, "silence"))
     events = r.finish()
     assert r.backend.calls == [5 * SR]  # one decode of everything queued, not ten
+    assert r.inbox.backlog_s == 0.0
     (final,) = of(events, Final)
     assert final.text == "words 80000" and final.timings["early_decode"] is True
     assert [type(e) for e in events] == [SpeechStart, Partial, Final, SpeechEnd]

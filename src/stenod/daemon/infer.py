@@ -52,6 +52,23 @@ class Inbox:
         self.ending = threading.Event()
         self.end_sample: int | None = None  # where the queued (tentative) end says speech ended
         self.resumed: set[int] = set()  # utterances whose speech resumed after a tentative end
+        self._backlog = 0  # samples of audio queued and not yet taken by the worker
+        self._backlog_lock = threading.Lock()
+
+    @property
+    def backlog_s(self) -> float:
+        """Seconds of audio queued that the worker has not handled yet: how far it lags behind
+        (reported in status)."""
+        return self._backlog / SAMPLE_RATE
+
+    def _count(self, ev, sign: int) -> None:
+        if isinstance(ev, UttAudio):
+            with self._backlog_lock:
+                self._backlog += sign * len(ev.samples)
+
+    def handled(self, ev) -> None:
+        """The worker is done with `ev` (taken by :meth:`take_all`)."""
+        self._count(ev, -1)
 
     def put(self, ev) -> None:
         if isinstance(ev, (UttTentativeEnd, UttEnd)):
@@ -60,6 +77,7 @@ class Inbox:
             self.ending.set()
         elif isinstance(ev, UttResumed):
             self.resumed.add(ev.utt)
+        self._count(ev, +1)
         self._q.put(ev)
 
     def ending_before(self, end: int) -> bool:
@@ -168,6 +186,7 @@ class InferenceWorker(threading.Thread):
                 if isinstance(ev, EndOfStream):
                     return
                 self._handle(ev)
+                self.inbox.handled(ev)
             if self._halt.is_set():
                 return
             self._maybe_decode_ahead()

@@ -128,6 +128,8 @@ class Daemon:
         return {"state": self.state.name, "model": b.name if b else None, "device": b.device if b else None,
                 "source": str(self.spec), "uptime_s": round(time.monotonic() - self.started, 1),
                 "counters": counters, "latency_ms": snap["latency_ms"], "decoding": decoding,
+                "lag_ms": {"vad": round(self.ring.available / SAMPLE_RATE * 1000),
+                           "worker": round(self.inbox.backlog_s * 1000)},
                 "stream_origin_mono_ns": self.source.origin_ns}
 
     def _announce(self, state: str, detail: dict) -> None:
@@ -211,7 +213,7 @@ class Daemon:
         timeline = Timeline(lambda: self.source.origin_ns, cfg.source.speed)
         self.publisher.on_publish(lambda ev: self.stats.published(ev, timeline.mono_ns))
         self.publisher.on_publish(self._log_final)
-        inbox = Inbox()
+        self.inbox = inbox = Inbox()
         vad = VadThread(self.ring, Segmenter(cfg.vad), inbox, self.source, self)
         worker = InferenceWorker(self._load, inbox, self.outbox.put, timeline, cfg.stream.partial_interval_s,
                                  cfg.vad.preroll_ms / 1000, self.stats, self._on_ready, self._on_done)
