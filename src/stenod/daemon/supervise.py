@@ -83,6 +83,8 @@ class Supervisor:
                 return f"{thread.name} thread failed: {crashes[thread.name]}"
             if thread.ident is not None and not thread.is_alive() and not may_end():
                 return f"{thread.name} thread ended unexpectedly"
+        for name, crash in crashes.items():  # any other thread of ours, e.g. capture
+            return f"{name} thread failed: {crash}"
         return None
 
     def dead(self, name: str) -> bool:
