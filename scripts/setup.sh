@@ -24,6 +24,7 @@ APT_PACKAGES=(
   sway foot wtype wl-clipboard ydotool xsel xterm python3-tk
   chromium chromium-driver imagemagick
   gcc libzmq3-dev  # builds examples/subscribe.c (tests/test_door.py)
+  systemd  # systemd-analyze verify (tests/test_systemd_units.py)
 )
 DEFAULT_TORCH="torch==2.13.0"
 VENV="$REPO/.venv"

@@ -18,6 +18,7 @@ def stenod_env(tmp_path_factory) -> dict:
     root = tmp_path_factory.mktemp("stenod-home")
     env = dict(os.environ)
     env.update({"XDG_CACHE_HOME": str(root / "cache"), "XDG_CONFIG_HOME": str(root / "config"),
+                "XDG_STATE_HOME": str(root / "state"),
                 "HF_HOME": str(root / "hf"), "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"})
     return env
 

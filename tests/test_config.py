@@ -97,7 +97,7 @@ def test_inf_speed(tmp_path):
         ("[vad]\nhangover_ms = 0\n", "[vad] hangover_ms: must be >= 1, got 0"),
         ("[vad]\nearly_ms = 400\n", "[vad] early_ms: must be less than hangover_ms"),
         ("[vad]\nhangover = 200\n", "[vad] hangover: unknown key (known: aggressiveness, frame_ms"),
-        ("[vda]\nhangover_ms = 200\n", "unknown section [vda] (known: model, source, vad, sockets, stream, dictation, captions, web, decode)"),
+        ("[vda]\nhangover_ms = 200\n", "unknown section [vda] (known: model, source, vad, sockets, stream, dictation, captions, web, decode, journal)"),
         ("vad = 3\n", "[vad] must be a table"),
         ('[model]\ndecoding = "fast"\n', "[model] decoding: expected one of 'plain', 'speculative', got 'fast'"),
         ('[model]\ndtype = "int8"\n', "[model] dtype: expected one of"),

@@ -154,7 +154,7 @@ def test_stdin_source_noise_files_publish_nothing(corpus, stenod_env, bundled_mo
 
 def test_bad_source_and_config_are_clear_errors(stenod_env, tmp_path):
     cases = [(["--source", "file:/no/such.wav"], "no such file"),
-             (["--source", "mic:no-such-device-xyz"], "no"),
+             (["--source", "mic:no-such-device-xyz"], "see `stenod devices`"),
              (["--set", "vad.hangover_ms=abc"], "hangover_ms"),
              (["--set", "nosuch.key=1"], "nosuch")]
     for args, message in cases:

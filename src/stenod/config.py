@@ -119,9 +119,14 @@ class SocketsConfig:
 
     events: str | None = None
     control: str | None = None
+    keys_dir: str | None = None
+    """CURVE keys for tcp:// endpoints (``stenod keys generate``); None means
+    ``$XDG_CONFIG_HOME/stenod/keys``. tcp:// endpoints are refused without them."""
 
     def __post_init__(self) -> None:
         _check_types(self)
+        if self.keys_dir is not None and not self.keys_dir.strip():
+            raise ValueError("keys_dir: must not be empty (leave it out for the default)")
         _check_endpoint("events", self.events)
         _check_endpoint("control", self.control)
         if self.events is not None and self.events == self.control:
@@ -236,6 +241,28 @@ class WebConfig:
 
 
 @dataclass(frozen=True)
+class JournalConfig:
+    """The journal of finals: every final is appended (and fsync'd) before it is published."""
+
+    enabled: bool = True
+    dir: str | None = None
+    """Directory of the journal; None means ``$XDG_STATE_HOME/stenod`` (``~/.local/state/stenod``)."""
+    max_bytes: int = 8 * 1024 * 1024
+    """Size at which the journal file is rotated."""
+    keep: int = 4
+    """Rotated files kept (``finals.1.jsonl`` is the newest)."""
+
+    def __post_init__(self) -> None:
+        _check_types(self)
+        if self.dir is not None and not self.dir.strip():
+            raise ValueError("dir: must not be empty (leave it out for the default)")
+        if self.max_bytes < 4096:
+            raise ValueError(f"max_bytes: must be at least 4096, got {self.max_bytes}")
+        if not 0 <= self.keep <= 1000:
+            raise ValueError(f"keep: must be in 0..1000, got {self.keep}")
+
+
+@dataclass(frozen=True)
 class DictationConfig:
     """The dictation gate (what typing and clipboard clients act on) and spoken commands."""
 
@@ -305,6 +332,7 @@ class Config:
     captions: CaptionsConfig = field(default_factory=CaptionsConfig)
     web: WebConfig = field(default_factory=WebConfig)
     decode: DecodeConfig = field(default_factory=DecodeConfig)
+    journal: JournalConfig = field(default_factory=JournalConfig)
 
 
 SECTIONS: dict[str, type] = {
@@ -317,6 +345,7 @@ SECTIONS: dict[str, type] = {
     "captions": CaptionsConfig,
     "web": WebConfig,
     "decode": DecodeConfig,
+    "journal": JournalConfig,
 }
 
 # ------------------------------------------------------------------------------ type checks
@@ -550,6 +579,20 @@ def runtime_dir(env: Mapping[str, str] | None = None) -> Path:
     return Path(f"/tmp/stenod-{os.getuid()}")
 
 
+def state_dir(env: Mapping[str, str] | None = None) -> Path:
+    """``$XDG_STATE_HOME/stenod``, falling back to ``~/.local/state/stenod`` (XDG rules)."""
+    env = os.environ if env is None else env
+    base = env.get("XDG_STATE_HOME", "")
+    if not os.path.isabs(base):
+        base = os.path.join(env.get("HOME") or str(Path.home()), ".local", "state")
+    return Path(base) / "stenod"
+
+
+def journal_dir(cfg: JournalConfig, env: Mapping[str, str] | None = None) -> Path:
+    """Where the journal of finals lives: the configured directory or :func:`state_dir`."""
+    return Path(cfg.dir).expanduser() if cfg.dir else state_dir(env)
+
+
 def default_endpoints(env: Mapping[str, str] | None = None) -> tuple[str, str]:
     """Default ``(events, control)`` endpoints: ipc sockets in :func:`runtime_dir`."""
     base = runtime_dir(env)
@@ -564,7 +607,7 @@ def resolve_endpoints(sockets: SocketsConfig, env: Mapping[str, str] | None = No
 
 __all__ = [
     "ConfigError", "ModelConfig", "SourceConfig", "VadConfig", "SocketsConfig", "StreamConfig", "DictationConfig",
-    "CaptionsConfig", "WebConfig", "DecodeConfig", "parse_listen", "Config", "SECTIONS", "default_config_path",
-    "config_from_dict", "load_config",
-    "apply_overrides", "to_toml", "runtime_dir", "default_endpoints", "resolve_endpoints",
+    "CaptionsConfig", "WebConfig", "DecodeConfig", "JournalConfig", "parse_listen", "Config", "SECTIONS",
+    "default_config_path", "config_from_dict", "load_config", "apply_overrides", "to_toml", "runtime_dir",
+    "state_dir", "journal_dir", "default_endpoints", "resolve_endpoints",
 ]  # fmt: skip

@@ -5,7 +5,7 @@ the stream's timeline: milliseconds since capture started). Finals with empty te
 make no cue. Cues come out in time order and never overlap: a cue that would run into the next one
 is cut where the next starts, so players that refuse overlapping cues show every line.
 
-Pure: no I/O, no clock. Used by ``stenod web``'s downloads and meant for ``stenod export``.
+Pure: no I/O, no clock. Used by ``stenod web``'s downloads and by ``stenod export``.
 """
 
 from __future__ import annotations

@@ -15,6 +15,18 @@ import zmq
 
 from stenod.protocol import ProtocolError, parse_reply
 
+
+def curve(sock: zmq.Socket, endpoint: str) -> None:
+    """CURVE client keys from the config for a tcp:// endpoint (ValueError when they are missing)."""
+    from stenod.keys import CurveKeyError, client_keys_for
+
+    try:
+        keys = client_keys_for(endpoint)
+        if keys is not None:
+            keys.apply_client(sock)
+    except CurveKeyError as exc:
+        raise ValueError(f"{endpoint}: {exc}") from None
+
 DEFAULT_TIMEOUT = 2.0
 
 
@@ -72,6 +84,7 @@ class ControlClient:
         sock = self._ctx.socket(zmq.REQ)
         sock.setsockopt(zmq.LINGER, 0)
         try:
+            curve(sock, self.endpoint)
             sock.connect(self.endpoint)
         except zmq.ZMQError as exc:
             sock.close(0)

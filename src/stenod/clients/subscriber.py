@@ -36,7 +36,7 @@ from typing import Any, Literal, Union
 import zmq
 
 from stenod.clients.control import (
-    DEFAULT_TIMEOUT, ControlClient, DaemonError, DaemonUnavailable, request, resolve_client_endpoints,
+    DEFAULT_TIMEOUT, ControlClient, DaemonError, DaemonUnavailable, curve, request, resolve_client_endpoints,
 )  # fmt: skip
 from stenod.protocol import TOPIC_FINAL, TOPIC_PREFIX, Event, Final, Heartbeat, ProtocolError, UnknownEvent, decode
 
@@ -154,6 +154,7 @@ class Subscriber:
         self._sub.setsockopt(zmq.HEARTBEAT_TIMEOUT, 3000)
         self._sub.setsockopt(zmq.SUBSCRIBE, TOPIC_PREFIX.encode())
         try:
+            curve(self._sub, events)
             self._sub.connect(events)
         except zmq.ZMQError as exc:
             self.close()

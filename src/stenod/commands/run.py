@@ -87,6 +87,17 @@ def run(args) -> int:
     cfg = build_config(args)
     explicit = args.model is not None or cfg.model.name != DEFAULT_MODEL
     try:
-        return Daemon(cfg, model_explicit=explicit).run()
+        return Daemon(cfg, model_explicit=explicit, reload=lambda: _reload(args)).run()
     except ServiceError as exc:
         raise UserError(str(exc)) from None
+
+
+def _reload(args):
+    """The configuration again, for SIGHUP; raises ConfigError."""
+    from stenod.cli import UserError
+    from stenod.config import ConfigError
+
+    try:
+        return build_config(args)
+    except UserError as exc:
+        raise ConfigError(str(exc)) from None

@@ -9,6 +9,8 @@ The microphone callback only copies into the ring; everything else happens in ot
 from __future__ import annotations
 
 import logging
+import os
+import select
 import sys
 import threading
 import time
@@ -135,8 +137,13 @@ class StdinSource(Source):
     def _run(self) -> None:
         self.origin_ns = time.monotonic_ns()
         leftover = b""
+        fd = self.stream.fileno()
         while not self._halt.is_set():
-            data = self.stream.read(self.block * 2)
+            # select + os.read, not a blocking buffered read: a stop is seen within 0.1 s, and no
+            # thread is left holding the stdin buffer's lock at interpreter exit (a fatal error)
+            if not select.select([fd], [], [], 0.1)[0]:
+                continue
+            data = os.read(fd, self.block * 2)
             if not data:
                 break
             data = leftover + data

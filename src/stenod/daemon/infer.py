@@ -28,6 +28,7 @@ from stenod.config import DecodeConfig
 from stenod.daemon.context import PromptContext
 from stenod.daemon.segment import UttAudio, UttEnd, UttResumed, UttStart, UttTentativeEnd
 from stenod.daemon.stabilize import Stabilizer
+from stenod.daemon.supervise import fault_point
 from stenod.protocol import AudioSpan, Final, Partial, SpeechEnd, SpeechStart, StatusEvent
 from stenod.types import DecodeCancelled, Transcript
 
@@ -36,6 +37,14 @@ log = logging.getLogger("stenod.infer")
 
 class EndOfStream:
     """Queued after the last segmenter event of a finite source."""
+
+
+@dataclass(frozen=True)
+class ReloadModel:
+    """Queued by a configuration reload: the worker loads a new model with `load` and switches to
+    it; audio keeps being queued meanwhile and is decoded by the new model (none is dropped)."""
+
+    load: Callable[[], object]
 
 
 class Inbox:
@@ -48,6 +57,23 @@ class Inbox:
         self.ending = threading.Event()
         self.end_sample: int | None = None  # where the queued (tentative) end says speech ended
         self.resumed: set[int] = set()  # utterances whose speech resumed after a tentative end
+        self._backlog = 0  # samples of audio queued and not yet taken by the worker
+        self._backlog_lock = threading.Lock()
+
+    @property
+    def backlog_s(self) -> float:
+        """Seconds of audio queued that the worker has not handled yet: how far it lags behind
+        (reported in status)."""
+        return self._backlog / SAMPLE_RATE
+
+    def _count(self, ev, sign: int) -> None:
+        if isinstance(ev, UttAudio):
+            with self._backlog_lock:
+                self._backlog += sign * len(ev.samples)
+
+    def handled(self, ev) -> None:
+        """The worker is done with `ev` (taken by :meth:`take_all`)."""
+        self._count(ev, -1)
 
     def put(self, ev) -> None:
         if isinstance(ev, (UttTentativeEnd, UttEnd)):
@@ -56,6 +82,7 @@ class Inbox:
             self.ending.set()
         elif isinstance(ev, UttResumed):
             self.resumed.add(ev.utt)
+        self._count(ev, +1)
         self._q.put(ev)
 
     def ending_before(self, end: int) -> bool:
@@ -140,6 +167,7 @@ class InferenceWorker(threading.Thread):
         self.final_beams = 1  # set for the backend's device once it is loaded
         self.backend = None
         self.cur: _Utterance | None = None
+        self.busy_since: float | None = None  # monotonic start of the decode in progress (watchdog)
         self._halt = threading.Event()
 
     def stop(self) -> None:
@@ -169,12 +197,15 @@ class InferenceWorker(threading.Thread):
                 if isinstance(ev, EndOfStream):
                     return
                 self._handle(ev)
+                self.inbox.handled(ev)
             if self._halt.is_set():
                 return
             self._maybe_decode_ahead()
 
     def _handle(self, ev) -> None:
-        if isinstance(ev, UttStart):
+        if isinstance(ev, ReloadModel):
+            self._reload(ev)
+        elif isinstance(ev, UttStart):
             self.cur = _Utterance(ev.utt, ev.start)
             context = self.context.text_for(ev.start) if self.decode.prompt else ""
             if context or self.decode.vocabulary:
@@ -194,6 +225,18 @@ class InferenceWorker(threading.Thread):
         elif isinstance(ev, UttEnd):
             self._final(self.cur, ev)
             self.cur = None
+
+    def _reload(self, ev: ReloadModel) -> None:
+        try:
+            backend = ev.load()
+        except Exception as exc:  # noqa: BLE001 - any load failure keeps the running model
+            log.error("reloading the model failed, keeping %s: %s", self.backend.name, exc)
+            self.stats.count("reload_errors")
+            return
+        self.backend = backend
+        if self.cur is not None:
+            self.cur.tokens = []  # the old model's tokens are no draft for the new one
+        self.on_ready(backend)
 
     def _maybe_decode_ahead(self) -> None:
         """Between events: start the final decode at a tentative end, or decode a partial."""
@@ -220,7 +263,9 @@ class InferenceWorker(threading.Thread):
         """Decode the utterance's first `n` samples, using its latest tokens as a draft (greedy)
         or with beam search. Returns None when `cancel()` became true during the decode."""
         audio = u.audio_until(min(max(0, n), u.length))
+        self.busy_since = time.monotonic()
         try:
+            fault_point("decode")
             t = self.backend.transcribe(audio, draft=u.tokens if beams == 1 else None, cancel=cancel,
                                         prompt=u.prompt or None, beams=beams)
         except DecodeCancelled:
@@ -230,6 +275,8 @@ class InferenceWorker(threading.Thread):
             log.error("decoding utterance %d failed: %s", u.utt, exc)
             self.stats.count("decode_errors")
             return Transcript(text="", guard=f"error: {exc}", audio_s=len(audio) / SAMPLE_RATE)
+        finally:
+            self.busy_since = None
         if not t.text and t.guard:
             self.stats.count("guard_drops")
         self.stats.record_decode(t)

@@ -19,6 +19,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from stenod import protocol
+from stenod.daemon.journal import Journal
+from stenod.daemon.supervise import fault_point
+from stenod.keys import CurveKeyError, Keys, is_tcp
 from stenod.protocol import Final, Heartbeat, ProtocolError
 
 log = logging.getLogger("stenod.publish")
@@ -68,10 +71,27 @@ class Outbox:
         os.close(self._w)
 
 
-def prepare_ipc(endpoint: str) -> None:
-    """Create the directory of an ipc:// endpoint (mode 0700: other users must not listen in)."""
-    if endpoint.startswith("ipc://"):
-        Path(endpoint[6:]).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+class SocketDirError(Exception):
+    """The directory of an ipc:// endpoint is open to other users and is not ours to fix."""
+
+
+def prepare_ipc(endpoint: str, own_dir: Path | None = None) -> None:
+    """Create the directory of an ipc:// endpoint with mode 0700: other users must not listen in.
+    `own_dir` (the runtime directory) has its mode fixed when it is more open than that; any other
+    directory open to group or others is refused."""
+    if not endpoint.startswith("ipc://"):
+        return
+    d = Path(endpoint[6:]).parent
+    d.mkdir(mode=0o700, parents=True, exist_ok=True)
+    st = d.stat()
+    if st.st_uid != os.getuid():
+        raise SocketDirError(f"socket directory {d} belongs to another user (uid {st.st_uid})")
+    if st.st_mode & 0o077:
+        if own_dir is None or d.resolve() != own_dir.resolve():
+            raise SocketDirError(f"socket directory {d} is open to other users (mode {st.st_mode & 0o777:o}); "
+                                 "use a directory only you can open")
+        log.warning("socket directory %s had mode %o; set to 700", d, st.st_mode & 0o777)
+        d.chmod(0o700)
 
 
 def endpoint_in_use(endpoint: str, timeout_ms: int = 300) -> bool:
@@ -95,12 +115,18 @@ class Publisher(threading.Thread):
     """Owns the events (PUB) and control (ROUTER) sockets. Runs until `stop()` and the outbox is empty."""
 
     def __init__(self, events: str, control: str, outbox: Outbox, handler: ControlHandler, session: str,
-                 heartbeat_s: float = 1.0, snapshot_finals: int = 200):
+                 heartbeat_s: float = 1.0, snapshot_finals: int = 200, own_dir: Path | None = None,
+                 journal: Journal | None = None, keys: Keys | None = None):
         super().__init__(name="publisher", daemon=True)
         self.events_ep, self.control_ep = events, control
         self.outbox, self.handler, self.session = outbox, handler, session
         self.heartbeat_s = heartbeat_s
         self.finals: collections.deque[dict] = collections.deque(maxlen=max(1, snapshot_finals))
+        self.journal = journal
+        self.keys = keys  # CURVE keys for tcp:// endpoints (validated by the service)
+        self.journal_errors = 0
+        if journal is not None:  # the snapshot serves finals of earlier sessions too
+            self.finals.extend(journal.recent(snapshot_finals))
         self.seq = 0
         self.sent = 0
         self.bad_requests = 0
@@ -108,6 +134,7 @@ class Publisher(threading.Thread):
         self.error: str | None = None
         self._halt = threading.Event()
         self._listeners: list[Callable[[object], None]] = []
+        self._own_dir = own_dir
 
     def on_publish(self, fn: Callable[[object], None]) -> None:
         """Call `fn(stamped_event)` after each send (from the publisher thread; keep it cheap)."""
@@ -122,19 +149,25 @@ class Publisher(threading.Thread):
 
         ctx = zmq.Context.instance()
         pub, router = ctx.socket(zmq.PUB), ctx.socket(zmq.ROUTER)
+        auth = self._authenticator(ctx)
         try:
             for sock, ep in ((pub, self.events_ep), (router, self.control_ep)):
-                prepare_ipc(ep)
+                prepare_ipc(ep, self._own_dir)
+                if is_tcp(ep):
+                    self.keys.apply_server(sock)
                 sock.setsockopt(zmq.LINGER, 2000)
-                if sock is router:
-                    sock.setsockopt(zmq.MAXMSGSIZE, 16 * 1024 * 1024)  # larger ones drop the peer
-                else:
+                # No MAXMSGSIZE on the control socket: ZeroMQ would drop the peer of a larger
+                # request without a reply; requests over the protocol's limit get an error reply
+                # instead (every peer that can reach the socket is the user or a CURVE client).
+                if sock is pub:
                     sock.setsockopt(zmq.SNDHWM, 100_000)  # a slow subscriber gets time to catch up
                 sock.bind(ep)
-        except zmq.ZMQError as exc:
-            self.error = f"cannot bind {ep}: {exc}"
+        except (SocketDirError, CurveKeyError, zmq.ZMQError) as exc:
+            self.error = f"cannot bind {ep}: {exc}" if isinstance(exc, zmq.ZMQError) else str(exc)
             pub.close(0)
             router.close(0)
+            if auth is not None:
+                auth.stop()
             self.ready.set()
             return
         self.ready.set()
@@ -162,20 +195,50 @@ class Publisher(threading.Thread):
         finally:
             pub.close()
             router.close()
+            if auth is not None:
+                auth.stop()
+            if self.journal is not None:
+                self.journal.close()
             for ep in (self.events_ep, self.control_ep):
                 if ep.startswith("ipc://"):
                     Path(ep[6:]).unlink(missing_ok=True)
 
     def _send(self, pub, event) -> None:
+        fault_point("publish")
         self.seq += 1
         stamped = protocol.stamp(event, self.session, self.seq)
         frames = protocol.encode(stamped)
+        if isinstance(stamped, Final):
+            self._journal(frames[1])
         pub.send_multipart(frames)
         self.sent += 1
         if isinstance(stamped, Final):
             self.finals.append(json.loads(frames[1]))
         for fn in self._listeners:
             fn(stamped)
+
+    def _authenticator(self, ctx):
+        """pyzmq's ZAP authenticator letting in only the authorized client keys, when a tcp://
+        endpoint is used (its own thread and inproc socket, as ZeroMQ's ZAP protocol wants)."""
+        if not (is_tcp(self.events_ep) or is_tcp(self.control_ep)):
+            return None
+        from zmq.auth.thread import ThreadAuthenticator
+
+        auth = ThreadAuthenticator(ctx)
+        auth.start()
+        auth.configure_curve(domain="*", location=str(self.keys.authorized))
+        return auth
+
+    def _journal(self, body: bytes) -> None:
+        """Journal a final before it is sent. A failing disk is reported, and the final still
+        published: holding it back would lose it for sure."""
+        if self.journal is None:
+            return
+        try:
+            self.journal.append(body)
+        except OSError as exc:
+            self.journal_errors += 1
+            log.error("cannot write the journal %s: %s", self.journal.path, exc)
 
     def _serve(self, router) -> None:
         import zmq

@@ -9,45 +9,36 @@ lets the worker publish every pending final, then closes the sockets: nothing is
 from __future__ import annotations
 
 import logging
-import os
 import signal
-import socket
 import threading
 import time
 import uuid
+from collections.abc import Callable
 
 from stenod import SAMPLE_RATE
-from stenod.config import Config, resolve_endpoints
+from stenod.config import SECTIONS, Config, ConfigError, ModelConfig, journal_dir, resolve_endpoints, runtime_dir
 from stenod.daemon.capture import Source, SourceError, open_source, parse_source
 from stenod.daemon.gate import DictationGate, GateError, UtteranceGate
-from stenod.daemon.infer import EndOfStream, Inbox, InferenceWorker, Timeline, status_event
+from stenod.daemon.infer import EndOfStream, Inbox, InferenceWorker, ReloadModel, Timeline, status_event
+from stenod.daemon.journal import Journal
+from stenod.daemon.notify import sd_notify
 from stenod.daemon.publish import ControlError, Outbox, Publisher, endpoint_in_use
 from stenod.daemon.ring import Ring
 from stenod.daemon.segment import Segmenter
+from stenod.daemon.state import DaemonState
 from stenod.daemon.vad import SileroStage
 from stenod.daemon.stats import Stats
+from stenod.daemon.supervise import Supervisor, fault_point
+from stenod.keys import CurveKeyError, Keys, is_tcp, keys_dir
 from stenod.protocol import Final
 
 log = logging.getLogger("stenod")
-COMMANDS = ("status", "snapshot", "pause", "resume", "shutdown", "dictation", "ptt")
+STOP_GRACE_S = 5.0
+"""After a stop request, how long the worker gets to publish the finals still pending."""
 
 
 class ServiceError(RuntimeError):
     """The daemon cannot start or had to stop; the message is meant for the user."""
-
-
-def sd_notify(message: str) -> None:
-    """Tell systemd (Type=notify units) about readiness and state; a no-op elsewhere."""
-    addr = os.environ.get("NOTIFY_SOCKET")
-    if not addr:
-        return
-    if addr.startswith("@"):
-        addr = "\0" + addr[1:]
-    try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
-            s.sendto(message.encode(), addr)
-    except OSError as exc:
-        log.debug("sd_notify failed: %s", exc)
 
 
 class VadThread(threading.Thread):
@@ -66,9 +57,10 @@ class VadThread(threading.Thread):
     def run(self) -> None:
         flushed_at_end = False
         while True:
+            fault_point("vad")
             if self.ring.wait(0.1) and self.ring.available:
                 start, pcm = self.ring.read()
-                if self.d.paused.is_set():
+                if self.d.state.paused.is_set():
                     if self.seg.active:
                         self._put_all(self.seg.flush())
                     continue
@@ -86,63 +78,83 @@ class VadThread(threading.Thread):
 
 
 class Daemon:
-    def __init__(self, cfg: Config, model_explicit: bool):
-        self.cfg, self.model_explicit = cfg, model_explicit
+    def __init__(self, cfg: Config, model_explicit: bool, reload: Callable[[], Config] | None = None):
+        """`reload()` reads the configuration again (at SIGHUP); raises ConfigError."""
+        self.cfg, self.model_explicit, self._reload_config = cfg, model_explicit, reload
+        self._hup = threading.Event()
         self.session = str(uuid.uuid4())
-        self.paused, self.stopping, self.done = threading.Event(), threading.Event(), threading.Event()
+        self.stopping, self.done = threading.Event(), threading.Event()
         self.exit_at_end = cfg.source.exit_at_end
-        self.state = "starting"
-        self.error: str | None = None
+        self.state = DaemonState(self._announce)
+        self.worker_error: str | None = None
         self.stats = Stats()
         self.started = time.monotonic()
         self.backend = None
         self.gate = DictationGate(cfg.dictation.start == "on")
+        self.handlers: dict[str, Callable[[dict], dict]] = {
+            "status": lambda req: self.status(),
+            "pause": self._cmd_pause,
+            "resume": self._cmd_resume,
+            "shutdown": self._cmd_shutdown,
+            "dictation": self._cmd_dictation,
+            "ptt": self._cmd_dictation,
+        }
+        """Control commands (called from the publisher thread): name -> handler(request) -> reply fields.
+        ``snapshot`` is answered by the publisher itself."""
 
     # -- control requests (called from the publisher thread) ----------------------------------
     def control(self, req: dict) -> dict:
-        cmd = req["cmd"]
-        if cmd == "status":
-            return self.status()
-        if cmd == "pause":
-            if self.state in ("ready", "loading"):
-                self.paused.set()
-                self._set_state("paused")
-            return {"state": self.state}
-        if cmd == "resume":
-            if self.paused.is_set():
-                self.paused.clear()
-                self._set_state("ready" if self.backend is not None else "loading")
-            return {"state": self.state}
-        if cmd == "shutdown":
-            self.request_stop("shutdown requested over the control socket")
-            return {"state": "stopping"}
-        if cmd in ("dictation", "ptt"):
-            try:
-                change = self.gate.command(req, lambda s: self.outbox.put(status_event(self.state, dictation=s)))
-            except GateError as exc:
-                raise ControlError(str(exc)) from None
-            return {"dictation": change.state}
-        raise ControlError(f"unknown command {cmd!r}; known: {', '.join(COMMANDS)}")
+        handler = self.handlers.get(req["cmd"])
+        if handler is None:
+            known = ", ".join(sorted([*self.handlers, "snapshot"]))
+            raise ControlError(f"unknown command {req['cmd']!r}; known: {known}")
+        return handler(req)
+
+    def _cmd_pause(self, req: dict) -> dict:
+        return {"state": self.state.update(paused=True)}
+
+    def _cmd_resume(self, req: dict) -> dict:
+        return {"state": self.state.update(paused=False)}
+
+    def _cmd_shutdown(self, req: dict) -> dict:
+        self.request_stop("shutdown requested over the control socket")
+        return {"state": "stopping"}
+
+    def _cmd_dictation(self, req: dict) -> dict:
+        """`dictation` and `ptt`: the gate's change is announced under the state's lock, then the
+        gate's (the order every status event takes), so status events keep the order of changes."""
+        def apply(state: str):
+            return self.gate.command(req, lambda on: self.outbox.put(status_event(state, dictation=on)))
+        try:
+            change = self.state.report(apply)
+        except GateError as exc:
+            raise ControlError(str(exc)) from None
+        return {"dictation": change.state}
 
     def status(self) -> dict:
         snap = self.stats.snapshot()
         counters = {"utterances": 0, "finals": 0, "partials": 0, "guard_drops": 0, "decode_errors": 0,
                     **snap["counters"], "overruns": self.ring.overruns, "dropped_samples": self.ring.dropped_samples,
-                    "bad_requests": self.publisher.bad_requests}
+                    "bad_requests": self.publisher.bad_requests,
+                    "journal_errors": self.publisher.journal_errors}
         b = self.backend
         decoding = {"mode": getattr(b, "mode", "plain"), "dtype": str(getattr(b, "dtype", "")).replace("torch.", "")}
         if "assistant_acceptance_rate" in snap:
             decoding["assistant_acceptance_rate"] = snap["assistant_acceptance_rate"]
         if getattr(b, "assistant_name", None):
             decoding["assistant_model"] = b.assistant_name
-        return {"state": self.state, "dictation": self.gate.state, "model": b.name if b else None,
-                "device": b.device if b else None, "source": str(self.spec), "uptime_s": round(time.monotonic() - self.started, 1),
+        return {"state": self.state.name, "dictation": self.gate.state, "model": b.name if b else None,
+                "device": b.device if b else None, "source": str(self.spec),
+                "uptime_s": round(time.monotonic() - self.started, 1),
                 "counters": counters, "latency_ms": snap["latency_ms"], "decoding": decoding,
+                "lag_ms": {"vad": round(self.ring.available / SAMPLE_RATE * 1000),
+                           "worker": round(self.inbox.backlog_s * 1000)},
                 "stream_origin_mono_ns": self.source.origin_ns}
 
-    def _set_state(self, state: str, **detail) -> None:
-        self.state = state
-        self.gate.report(lambda s: self.outbox.put(status_event(state, dictation=s, **detail)))
+    def _announce(self, state: str, detail: dict) -> None:
+        """Publish a state change (called by DaemonState under its lock, so events keep its order),
+        with the dictation state (under the gate's lock, for the same reason)."""
+        self.gate.report(lambda on: self.outbox.put(status_event(state, dictation=on, **detail)))
         sd_notify(f"STATUS={state}")
 
     def request_stop(self, why: str) -> None:
@@ -156,20 +168,43 @@ class Daemon:
         self.backend = backend
         log.info("model %s ready on %s (%.1f s after start)", backend.name, backend.device,
                  time.monotonic() - self.started)
-        self._set_state("paused" if self.paused.is_set() else "ready", model=backend.name, device=backend.device)
+        self.state.update(loaded=True, announce=True, model=backend.name, device=backend.device)
         sd_notify("READY=1")
 
     def _on_done(self, error: str | None) -> None:
-        self.error = error
+        self.worker_error = error
         self.done.set()
 
-    def _load(self):
+    def _load(self, m: ModelConfig | None = None):
         from stenod.asr.backend import BackendOptions, load_backend
 
-        m = self.cfg.model
-        backend = load_backend(m.name if self.model_explicit else None, BackendOptions.from_config(m))
+        explicit = self.model_explicit or m is not None
+        m = m or self.cfg.model
+        backend = load_backend(m.name if explicit else None, BackendOptions.from_config(m))
         backend.warm_up()
         return backend
+
+    def _reload(self, inbox: Inbox) -> None:
+        """SIGHUP: read the configuration again; a changed [model] is loaded by the worker while
+        audio keeps flowing; other sections take effect at the next start."""
+        sd_notify("RELOADING=1")
+        try:
+            new = self._reload_config() if self._reload_config else self.cfg
+        except ConfigError as exc:
+            log.error("reload: %s; keeping the running configuration", exc)
+            sd_notify("READY=1")
+            return
+        changed = [name for name in SECTIONS if getattr(new, name) != getattr(self.cfg, name)]
+        later = [name for name in changed if name != "model"]
+        if later:
+            log.warning("reload: [%s] changed; that takes effect at the next start", "], [".join(later))
+        if "model" in changed:
+            log.info("reload: loading model %s", new.model.name)
+            inbox.put(ReloadModel(lambda m=new.model: self._load(m)))  # READY=1 once it is ready
+        else:
+            log.info("reload: %s", "nothing to apply now" if later else "configuration unchanged")
+            sd_notify("READY=1")
+        self.cfg = new
 
     def _log_final(self, event) -> None:
         if isinstance(event, Final):
@@ -190,47 +225,112 @@ class Daemon:
             self.source = open_source(self.spec, self.ring, block, cfg.source.speed)
         except SourceError as exc:
             raise ServiceError(str(exc)) from None
+        keys = self._curve_keys(events_ep, control_ep)
         self.outbox = Outbox()
         self.publisher = Publisher(events_ep, control_ep, self.outbox, self.control, self.session,
-                                   cfg.stream.heartbeat_s, cfg.stream.snapshot_finals)
+                                   cfg.stream.heartbeat_s, cfg.stream.snapshot_finals, own_dir=runtime_dir(),
+                                   journal=self._open_journal(), keys=keys)
         timeline = Timeline(lambda: self.source.origin_ns, cfg.source.speed)
         self.publisher.on_publish(lambda ev: self.stats.published(ev, timeline.mono_ns))
         self.publisher.on_publish(self._log_final)
-        self.publisher.start()
-        self.publisher.ready.wait()
-        if self.publisher.error:
-            raise ServiceError(self.publisher.error)
-        log.info("session %s: events on %s, control on %s", self.session, events_ep, control_ep)
-        self._set_state("loading")
-        inbox = Inbox()
-        self.source.start()
-        log.info("capturing from %s", self.spec)
+        self.inbox = inbox = Inbox()
         neural = SileroStage() if cfg.vad.neural else None
-        VadThread(self.ring, Segmenter(cfg.vad, neural=neural), inbox, self.source, self).start()
+        vad = VadThread(self.ring, Segmenter(cfg.vad, neural=neural), inbox, self.source, self)
         worker = InferenceWorker(self._load, inbox, self.outbox.put, timeline, cfg.stream.partial_interval_s,
                                  cfg.vad.preroll_ms / 1000, self.stats, self._on_ready, self._on_done, cfg.decode)
-        worker.start()
-        self._install_signals()
-        while not self.done.wait(0.2):
-            if self.source.error and not self.stopping.is_set():
-                self.error = f"audio source failed: {self.source.error}"
-                self.request_stop(self.error)
-            if self.stopping.is_set():
-                self.source.stop()  # the VAD thread then flushes and the worker finishes
+        supervisor = Supervisor(lambda limit: worker.busy_since is not None
+                                and time.monotonic() - worker.busy_since > limit)
+        supervisor.watch(self.publisher)
+        supervisor.watch(vad, may_end=lambda: self.stopping.is_set()
+                         or (self.exit_at_end and self.source.finished.is_set()))
+        supervisor.watch(worker, may_end=self.done.is_set)
+        supervisor.install()
+        try:
+            self.publisher.start()
+            self.publisher.ready.wait()
+            if self.publisher.error:
+                raise ServiceError(self.publisher.error)
+            log.info("session %s: events on %s, control on %s", self.session, events_ep, control_ep)
+            self.state.update()
+            self.source.start()
+            log.info("capturing from %s", self.spec)
+            vad.start()
+            worker.start()
+            self._install_signals()
+            error = self._supervise(supervisor, inbox)
+        finally:
+            supervisor.uninstall()
         self.source.stop()
-        self._set_state("stopped" if not self.error else "error", **({"error": self.error} if self.error else {}))
-        self.publisher.stop()
-        self.publisher.join(timeout=10)
+        self.state.update(stopped=True, error=error)
+        if not supervisor.dead(self.publisher.name):
+            self.publisher.stop()
+            self.publisher.join(timeout=10)
         self.outbox.close()
-        if self.error:
-            raise ServiceError(self.error)
+        if error:
+            raise ServiceError(error)
         return 0
+
+    def _curve_keys(self, *endpoints: str) -> Keys | None:
+        """tcp:// endpoints only with CURVE keys (and authorized clients): refused otherwise."""
+        tcp = [ep for ep in endpoints if is_tcp(ep)]
+        if not tcp:
+            return None
+        keys = Keys(keys_dir(self.cfg.sockets.keys_dir))
+        try:
+            keys.server()
+        except CurveKeyError as exc:
+            raise ServiceError(f"refusing {', '.join(tcp)}: tcp endpoints need CURVE keys, so that only "
+                               f"authorized clients get in; {exc}") from None
+        log.info("tcp endpoints with CURVE; authorized client keys in %s", keys.authorized)
+        return keys
+
+    def _open_journal(self) -> Journal | None:
+        j = self.cfg.journal
+        if not j.enabled:
+            return None
+        path = journal_dir(j)
+        try:
+            return Journal(path, j.max_bytes, j.keep)
+        except OSError as exc:
+            raise ServiceError(f"cannot open the journal in {path}: {exc.strerror or exc}") from None
+
+    def _supervise(self, supervisor: Supervisor, inbox: Inbox) -> str | None:
+        """The main loop: watch the threads until the worker is done; the error that stopped us, if any."""
+        fault: str | None = None
+        stop_deadline: float | None = None
+        while not self.done.wait(0.2):
+            fault = fault or supervisor.check()
+            if self._hup.is_set():
+                self._hup.clear()
+                if self.backend is not None and not self.stopping.is_set():
+                    self._reload(inbox)
+            if fault is not None and not self.stopping.is_set():
+                log.error("%s", fault)
+                self.request_stop(fault)
+                if supervisor.dead("vad"):
+                    inbox.put(EndOfStream())  # the worker still publishes what it has
+                if supervisor.dead(self.publisher.name):
+                    return fault  # nothing can be published any more
+            if self.source.error and fault is None:
+                fault = f"audio source failed: {self.source.error}"
+                self.request_stop(fault)
+            if self.stopping.is_set() and self.backend is None:
+                log.info("stopped before the model was ready")
+                return fault
+            if self.stopping.is_set():
+                if stop_deadline is None:
+                    self.source.stop()  # the VAD thread then flushes and the worker finishes
+                    stop_deadline = time.monotonic() + STOP_GRACE_S
+                if time.monotonic() > stop_deadline:
+                    return fault or f"the inference worker did not finish within {STOP_GRACE_S:.0f} s of the stop"
+        return fault or self.worker_error
 
     def _install_signals(self) -> None:
         if threading.current_thread() is not threading.main_thread():
             return
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda s, f: self.request_stop(signal.Signals(s).name))
+        signal.signal(signal.SIGHUP, lambda s, f: self._hup.set())
 
 
 def _latency(event: Final) -> str:
