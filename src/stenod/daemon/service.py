@@ -214,6 +214,7 @@ class Daemon:
     # -- lifecycle ------------------------------------------------------------------------------
     def run(self) -> int:
         cfg = self.cfg
+        self._install_signals()  # first: building the stages (silero-vad's model) takes a while
         events_ep, control_ep = resolve_endpoints(cfg.sockets)
         if endpoint_in_use(control_ep):
             raise ServiceError(f"another stenod daemon is already running at {control_ep} "
@@ -256,7 +257,6 @@ class Daemon:
             log.info("capturing from %s", self.spec)
             vad.start()
             worker.start()
-            self._install_signals()
             error = self._supervise(supervisor, inbox)
         finally:
             supervisor.uninstall()
