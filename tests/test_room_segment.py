@@ -114,3 +114,16 @@ def test_noise_floor_follows_the_room_up_and_down():
     for _ in range(60):
         floor.update((loud() // 10).astype(np.int16))
     assert -53 < floor.floor_db < -49
+
+
+def test_the_neural_stage_keeps_torchs_threads():
+    """silero-vad's import sets torch to one thread for the whole process, which halved the
+    encoder's speed in the daemon; building the stage must leave the count as it was."""
+    import subprocess
+    import sys
+
+    script = ("import torch; torch.set_num_threads(2); from stenod.daemon.vad import SileroStage; SileroStage(); "
+              "print(torch.get_num_threads())")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "2"

@@ -93,8 +93,11 @@ class SileroStage:
         if sample_rate != 16000:
             raise ValueError(f"the neural VAD stage runs at 16000 Hz, got {sample_rate}")
         import torch  # heavy: only the daemon builds this stage
-        from silero_vad import load_silero_vad
 
+        threads = torch.get_num_threads()
+        from silero_vad import load_silero_vad  # its import sets torch's threads to 1 for the process...
+
+        torch.set_num_threads(threads)  # ...which would halve the encoder's speed: put them back
         self._torch = torch
         self._model = load_silero_vad()
         self._rate = sample_rate
