@@ -166,8 +166,8 @@ class Subscriber:
         self._heard = time.monotonic()
         self._next_sync = 0.0
         self._live_since_sync = 0
-        self._delivered: set[int] = set()
-        self._delivered_order: deque[int] = deque()
+        self._delivered: set[tuple[str, int]] = set()  # (session, utt) of finals delivered
+        self._delivered_order: deque[tuple[str, int]] = deque()
         self._bad_topics: set[str] = set()
 
     # ---------------------------------------------------------------------------- public
@@ -247,7 +247,9 @@ class Subscriber:
                 log.warning("skipping a malformed final in the snapshot: %s", exc)
                 continue
             decoded.append((event, raw))
-        decoded.sort(key=lambda pair: pair[0].seq)
+        # oldest first: sessions in the order they come (a journal spans daemon runs), seq within one
+        order = {s: i for i, s in reversed(list(enumerate(f.session for f, _ in decoded)))}
+        decoded.sort(key=lambda pair: (order[pair[0].session], pair[0].seq))
         return session, seq, decoded
 
     def _sync(self, out: list[Item], reason: str, expected: int = 0, got: int = 0) -> bool:
@@ -270,9 +272,11 @@ class Subscriber:
             chosen, origin = finals[len(finals) - keep:], "history"
         elif session != prev_session:
             out.append(Restarted(prev_session, session, self.status))
-            chosen, origin = finals, "recovered"
+            # the snapshot (served from the daemon's journal) also holds earlier sessions' finals:
+            # those were delivered, or were history, before the restart
+            chosen, origin = [f for f in finals if f[0].session == session], "recovered"
         else:
-            chosen, origin = [f for f in finals if f[0].seq > prev_seq], "recovered"
+            chosen, origin = [f for f in finals if f[0].session == session and f[0].seq > prev_seq], "recovered"
         recovered = [item for f, raw in chosen if (item := self._deliverable(f, raw, origin))]
         if prev_state == "lost" and session == prev_session:
             out.append(Back(session))
@@ -290,10 +294,11 @@ class Subscriber:
     def _deliverable(self, event: Event, raw: bytes, origin: Origin) -> Received | None:
         """The item to deliver for ``event``, or None (filtered topic, or a final already delivered)."""
         if isinstance(event, Final):
-            if event.utt in self._delivered:
+            key = (event.session, event.utt)
+            if key in self._delivered:
                 return None
-            self._delivered.add(event.utt)
-            self._delivered_order.append(event.utt)
+            self._delivered.add(key)
+            self._delivered_order.append(key)
             if len(self._delivered_order) > _MAX_REMEMBERED_UTTS:
                 self._delivered.discard(self._delivered_order.popleft())
         if not any(event.TOPIC.startswith(t) for t in self._topics):
