@@ -80,6 +80,8 @@ class SessionState:
     # ------------------------------------------------------------------------- internals
 
     def _take(self, event: object, raw: str) -> None:
+        if isinstance(event, (Final, Partial)) and event.session != self.session:
+            return  # the daemon's snapshot comes from its journal: earlier runs' finals are not this session's
         if isinstance(event, Final):
             self._finals.pop(event.utt, None)
             self._finals[event.utt] = (event, raw)
