@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+from conftest import free_endpoint
 from model_fixtures import STENOD
 
 RECORDER = [sys.executable, "-m", "stenod.bench.listen"]
@@ -51,6 +52,22 @@ def start_daemon(env: dict, events: str, control: str, *args: str, stdin=None) -
     cmd = STENOD + ["run", "--model", "bundled:tiny.en", "--events", events, "--control", control, *args]
     return subprocess.Popen(cmd, env=env, stdin=stdin if stdin is not None else subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def run_to_end(env: dict, tmp: Path, *args: str, timeout: float = 400) -> tuple[list[dict], str]:
+    """Run the daemon with ``args`` (a finite source and ``--exit-at-end``) until it exits 0, recording
+    its events: ``(events, stderr)``."""
+    events, ctl = free_endpoint(tmp, "events"), free_endpoint(tmp, "control")
+    rec = Recorder(events, tmp / "events.jsonl")
+    daemon = start_daemon(env, events, ctl, *args)
+    try:
+        _, stderr = daemon.communicate(timeout=timeout)
+    finally:
+        daemon.kill()
+    rec.wait_for(lambda rows: any(r["type"] == "status" and r["state"] == "stopped" for r in rows), 10)
+    rec.stop()
+    assert daemon.returncode == 0, stderr
+    return rec.events(), stderr
 
 
 def control(env: dict, endpoint: str, *args: str, timeout: float = 30) -> subprocess.CompletedProcess:

@@ -10,7 +10,7 @@ import pytest
 import soundfile as sf
 
 from conftest import free_endpoint
-from daemon_helpers import Recorder, overlaps, start_daemon
+from daemon_helpers import Recorder, overlaps, run_to_end, start_daemon
 from model_fixtures import STENOD
 from stenod.bench.metrics import wer
 
@@ -24,18 +24,9 @@ RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
 @pytest.fixture(scope="module")
 def session_run(corpus, stenod_env, bundled_model, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("session")
-    events, ctl = free_endpoint(tmp, "events"), free_endpoint(tmp, "control")
-    rec = Recorder(events, tmp / "events.jsonl")
-    daemon = start_daemon(stenod_env, events, ctl, "--source", f"file:{corpus.session['path']}",
-                          "--speed", str(SPEED), "--exit-at-end")
-    try:
-        _, stderr = daemon.communicate(timeout=400)
-    finally:
-        daemon.kill()
-    rec.wait_for(lambda rows: any(r["type"] == "status" and r["state"] == "stopped" for r in rows), 10)
-    rec.stop()
-    assert daemon.returncode == 0, stderr
-    return {"events": rec.events(), "stderr": stderr}
+    events, stderr = run_to_end(stenod_env, tmp, "--source", f"file:{corpus.session['path']}",
+                                "--speed", str(SPEED), "--exit-at-end")
+    return {"events": events, "stderr": stderr}
 
 
 def utterances(corpus):

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from conftest import free_endpoint, shared_dir
-from daemon_helpers import Recorder, start_daemon
+from conftest import shared_dir
+from daemon_helpers import run_to_end
 from model_fixtures import bundled_model, stenod_env  # noqa: F401
 from stenod.asr.backend import BackendOptions, load_backend
 from stenod.bench.corpus import load_corpus, write_subset
@@ -39,18 +39,9 @@ def test_beam_finals_equal_offline_beam_decodes_with_the_same_prompt(corpus, ste
     same prompt gives offline on each final's audio span."""
     sub = write_subset(load_corpus(corpus.dir), tmp_path / "sub", clips=0, utterances=4, noise=[])
     wav = sub / "session.wav"
-    events, ctl = free_endpoint(tmp_path, "events"), free_endpoint(tmp_path, "control")
-    rec = Recorder(events, tmp_path / "events.jsonl")
-    daemon = start_daemon(stenod_env, events, ctl, "--source", f"file:{wav}", "--speed", "0", "--exit-at-end",
-                          "--final-beams", "3")
-    try:
-        _, stderr = daemon.communicate(timeout=400)
-    finally:
-        daemon.kill()
-    rec.wait_for(lambda rows: any(r["type"] == "status" and r["state"] == "stopped" for r in rows), 10)
-    rec.stop()
-    assert daemon.returncode == 0, stderr
-    finals = [e for e in rec.events() if e["type"] == "final"]
+    events, _ = run_to_end(stenod_env, tmp_path, "--source", f"file:{wav}", "--speed", "0", "--exit-at-end",
+                           "--final-beams", "3")
+    finals = [e for e in events if e["type"] == "final"]
     assert len(finals) == 4 and all(f["text"] for f in finals)
     assert all(f["timings"]["beams"] == 3 for f in finals)
     assert finals[0]["timings"]["prompt_tokens"] == 0 and finals[1]["timings"]["prompt_tokens"] > 0
