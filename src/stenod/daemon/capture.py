@@ -2,19 +2,23 @@
 
 Every source writes 16 kHz mono int16 into the ring and records `origin_ns`, the monotonic time of
 sample 0 on the stream timeline (for a file played at speed X, sample p is due at
-origin + p / 16000 / X seconds), so latency can be measured against the speech's real end.
+origin + p / 16000 / X seconds), so latency can be measured against the speech's real end. A
+microphone's origin comes from the audio's own timing (`MicClock`), not from when the stream was
+started: the first block may arrive a second later.
 The microphone callback only copies into the ring; everything else happens in other threads.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import select
 import sys
 import threading
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -63,6 +67,11 @@ class Source:
         self.origin_ns = time.monotonic_ns()
         self.finished = threading.Event()
         self.error: str | None = None
+        self.interrupted = threading.Event()
+        """Set while the source has lost its input and waits for it to come back (the segmenter
+        then finalises the utterance in progress with the audio it has)."""
+        self.gaps: list[AudioGap] = []
+        """Outages recovered from, oldest first."""
         self._halt = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -155,54 +164,150 @@ class StdinSource(Source):
             self.ring.write(chunk)
 
 
+@dataclass(frozen=True)
+class AudioGap:
+    """The input device was lost at stream position `sample`: no audio from `start_mono_ns` (the
+    time of the last sample before the loss) to `end_mono_ns` (the first sample after the reopen;
+    None while it is still lost)."""
+
+    sample: int
+    start_mono_ns: int
+    end_mono_ns: int | None = None
+    reason: str = ""
+
+    @property
+    def duration_ms(self) -> int | None:
+        return None if self.end_mono_ns is None else round((self.end_mono_ns - self.start_mono_ns) / 1e6)
+
+    def detail(self) -> dict:
+        """The gap as published in a status event's `detail.audio_gap` (see docs/protocol.md)."""
+        return {"start_ms": round(self.sample / SAMPLE_RATE * 1000), "start_mono_ns": self.start_mono_ns,
+                "end_mono_ns": self.end_mono_ns, "duration_ms": self.duration_ms, "reason": self.reason}
+
+
+class MicClock:
+    """Where sample 0 of a microphone stream lies on the monotonic clock, from the audio itself.
+
+    Each callback gives an upper bound on the origin: its block's first sample was captured
+    `currentTime - inputBufferAdcTime` ago by PortAudio's clock (or, where the backend reports no
+    sane ADC time, as PulseAudio's often do, at least the block's own duration ago), and the
+    `before` samples of the stream came earlier. The smallest bound seen wins, so a late callback
+    (scheduling jitter, the sound server's start-up) never inflates latencies. `reanchor()` after
+    a reopen: the sample counter keeps running across the gap, so the old origin no longer holds.
+    Called from the audio thread: integer arithmetic only.
+    """
+
+    MAX_ADC_AGE_S = 1.0  # an ADC time further back than this is not believed
+
+    def __init__(self, fallback_ns: int):
+        self.origin_ns = fallback_ns
+        self.anchored = False
+
+    def reanchor(self) -> None:
+        self.anchored = False
+
+    def block(self, now_ns: int, before: int, frames: int, adc_s: float, current_s: float) -> None:
+        age = current_s - adc_s
+        if not (adc_s > 0 and 0 <= age <= self.MAX_ADC_AGE_S):
+            age = frames / SAMPLE_RATE
+        bound = now_ns - int(age * 1e9) - before * 1_000_000_000 // SAMPLE_RATE
+        if not self.anchored or bound < self.origin_ns:
+            self.origin_ns, self.anchored = bound, True
+
+    def mono_ns(self, sample: int) -> int:
+        return self.origin_ns + sample * 1_000_000_000 // SAMPLE_RATE
+
+
 class MicSource(Source):
-    """A PortAudio input stream (no back-pressure: the ring drops the oldest audio); reopens the
-    device when it disappears."""
+    """A PortAudio input stream (no back-pressure: the ring drops the oldest audio); when the
+    device or the sound server goes away, reopens it with backoff and reports the gap."""
 
-    RETRY_S = 2.0
+    RETRY_S = (0.1, 0.2, 0.4, 0.8, 1.0)  # backoff between reopen attempts (the last one repeats)
+    STALL_S = 2.0  # an open stream that delivers nothing for this long is treated as lost
 
-    def __init__(self, ring: Ring, block: int, device: str | None):
+    def __init__(self, ring: Ring, block: int, device: str | None,
+                 on_gap: Callable[[AudioGap], None] | None = None):
         super().__init__(ring, block)
+        self.device_name = device
         self.device = resolve_device(device)
+        self.clock = MicClock(self.origin_ns)
+        self.on_gap = on_gap or (lambda gap: None)
         self.reopened = 0
+        self._last_block_ns = 0
         self._stream = None
         self._open()  # fail now, with a clear error, if the device is unusable
 
     def _open(self) -> None:
         import sounddevice as sd
 
-        def callback(indata, frames, time_info, status):  # audio thread: copy only
-            self.ring.write(indata)
+        ring, clock = self.ring, self.clock
+
+        def callback(indata, frames, time_info, status):  # audio thread: copy and stamp only
+            now = time.monotonic_ns()
+            ring.write(indata)
+            clock.block(now, ring.written - frames, frames, time_info.inputBufferAdcTime, time_info.currentTime)
+            self.origin_ns, self._last_block_ns = clock.origin_ns, now
 
         try:
             stream = sd.InputStream(samplerate=SAMPLE_RATE, channels=1, dtype="int16", blocksize=self.block,
                                     device=self.device, callback=callback)
+            self._last_block_ns = time.monotonic_ns()
             stream.start()
         except sd.PortAudioError as exc:
             raise SourceError(f"cannot open input device {self.device_label()}: {exc}") from None
-        self.origin_ns = time.monotonic_ns() - int(self.ring.written / SAMPLE_RATE * 1e9)
         self._stream = stream
 
     def device_label(self) -> str:
-        return "default" if self.device is None else str(self.device)
+        return "default" if self.device_name is None else str(self.device_name)
+
+    def _lost(self) -> str | None:
+        """Why the open stream is no longer usable, or None while it delivers audio."""
+        stream = self._stream
+        if stream is None or not stream.active:
+            return "stream stopped"
+        if time.monotonic_ns() - self._last_block_ns > self.STALL_S * 1e9:
+            return f"no audio for {self.STALL_S:g} s"
+        return None
 
     def _run(self) -> None:
-        while not self._halt.wait(0.5):
-            stream = self._stream
-            if stream is not None and stream.active:
+        while not self._halt.wait(0.1):
+            reason = self._lost()
+            if reason is None:
                 continue
-            log.warning("input device %s stopped; trying to reopen it", self.device_label())
-            self._close()
-            while not self._halt.is_set():
-                try:
-                    _reinit_portaudio()
-                    self._open()
-                    self.reopened += 1
-                    log.info("input device %s reopened", self.device_label())
-                    break
-                except SourceError as exc:
-                    log.debug("%s", exc)
-                    self._halt.wait(self.RETRY_S)
+            sample = self.ring.written
+            gap = AudioGap(sample, self.clock.mono_ns(sample), reason=reason)
+            log.warning("input device %s lost (%s); trying to reopen it", self.device_label(), reason)
+            self.interrupted.set()
+            self.on_gap(gap)
+            if not self._reopen():
+                return
+            while not self.clock.anchored:  # the first block after the reopen fixes the new origin
+                if self._halt.wait(0.01):
+                    return
+            self.interrupted.clear()
+            gap = replace(gap, end_mono_ns=self.clock.mono_ns(sample))
+            self.gaps.append(gap)
+            log.info("input device %s reopened after %.1f s without audio", self.device_label(),
+                     gap.duration_ms / 1000)
+            self.on_gap(gap)
+
+    def _reopen(self) -> bool:
+        """Close the lost stream and open the device again, with backoff; False if halted first."""
+        self._close()
+        for attempt in itertools.count():
+            if self._halt.is_set():
+                return False
+            try:
+                _reinit_portaudio()
+                self.device = resolve_device(self.device_name)  # indices change when devices come back
+                self.clock.reanchor()
+                self._open()
+                self.reopened += 1
+                return True
+            except SourceError as exc:
+                log.debug("%s", exc)
+                self._halt.wait(self.RETRY_S[min(attempt, len(self.RETRY_S) - 1)])
+        return False
 
     def _close(self) -> None:
         if self._stream is not None:
@@ -260,9 +365,11 @@ def resolve_device(name: str | None) -> int | None:
     raise SourceError(f"input device name {name!r} is ambiguous: " + ", ".join(d["name"] for d in matches))
 
 
-def open_source(spec: SourceSpec, ring: Ring, block: int, speed: float) -> Source:
+def open_source(spec: SourceSpec, ring: Ring, block: int, speed: float,
+                on_gap: Callable[[AudioGap], None] | None = None) -> Source:
+    """The source `spec` names; `on_gap` hears of a microphone's outages (start, then end)."""
     if spec.kind == "file":
         return FileSource(ring, block, spec.target or "", speed)
     if spec.kind == "stdin":
         return StdinSource(ring, block)
-    return MicSource(ring, block, spec.target)
+    return MicSource(ring, block, spec.target, on_gap)

@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 from stenod import SAMPLE_RATE
 from stenod.config import SECTIONS, Config, ConfigError, ModelConfig, journal_dir, resolve_endpoints, runtime_dir
-from stenod.daemon.capture import Source, SourceError, open_source, parse_source
+from stenod.daemon.capture import AudioGap, Source, SourceError, open_source, parse_source
 from stenod.daemon.gate import DictationGate, GateError, UtteranceGate
 from stenod.daemon.infer import EndOfStream, Inbox, InferenceWorker, ReloadModel, Timeline, status_event
 from stenod.daemon.journal import Journal
@@ -67,6 +67,8 @@ class VadThread(threading.Thread):
                 self._put_all(self.seg.feed(start, pcm))
                 flushed_at_end = False
                 continue
+            if self.source.interrupted.is_set() and self.seg.active:
+                self._put_all(self.seg.flush())  # the input is lost: finalise with the audio we have
             stopping = self.d.stopping.is_set()
             if self.source.finished.is_set() or stopping:
                 if not flushed_at_end:
@@ -134,7 +136,7 @@ class Daemon:
     def status(self) -> dict:
         snap = self.stats.snapshot()
         counters = {"utterances": 0, "finals": 0, "partials": 0, "guard_drops": 0, "decode_errors": 0,
-                    **snap["counters"], "overruns": self.ring.overruns, "dropped_samples": self.ring.dropped_samples,
+                    **snap["counters"], "overruns": self.ring.overruns, "audio_gaps": len(self.source.gaps), "dropped_samples": self.ring.dropped_samples,
                     "bad_requests": self.publisher.bad_requests,
                     "journal_errors": self.publisher.journal_errors}
         b = self.backend
@@ -156,6 +158,11 @@ class Daemon:
         with the dictation state (under the gate's lock, for the same reason)."""
         self.gate.report(lambda on: self.outbox.put(status_event(state, dictation=on, **detail)))
         sd_notify(f"STATUS={state}")
+
+    def _audio_gap(self, gap: AudioGap) -> None:
+        """The capture thread lost its input (`end_mono_ns` None) or got it back: a status event."""
+        self.state.report(lambda state: self.gate.report(
+            lambda on: self.outbox.put(status_event(state, dictation=on, audio_gap=gap.detail()))))
 
     def request_stop(self, why: str) -> None:
         if not self.stopping.is_set():
@@ -223,7 +230,7 @@ class Daemon:
             self.spec = parse_source(cfg.source.source)
             self.ring = Ring(int(cfg.source.ring_s * SAMPLE_RATE))
             block = int(cfg.source.block_ms * SAMPLE_RATE / 1000)
-            self.source = open_source(self.spec, self.ring, block, cfg.source.speed)
+            self.source = open_source(self.spec, self.ring, block, cfg.source.speed, self._audio_gap)
         except SourceError as exc:
             raise ServiceError(str(exc)) from None
         keys = self._curve_keys(events_ep, control_ep)

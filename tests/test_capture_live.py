@@ -1,0 +1,127 @@
+"""The microphone path on a real PulseAudio: latencies the daemon reports agree with the playback
+clock, and capture survives the sound server being killed and started again."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+from capture_fixtures import cold_pulse, own_pulse  # noqa: F401
+from conftest import free_endpoint
+from daemon_helpers import Recorder, control, start_daemon, wait_ready
+from stenod.audio import load_audio
+from stenod.bench.metrics import wer
+
+# Plays a WAV into the sink named by PULSE_SINK and prints the monotonic time its sample 0 reached
+# the sink (stenod's Player: the sink's own clock), in a child so the sound server's environment is
+# its own.
+PLAY = """
+import json, sys, time
+import numpy as np
+from stenod.audio import load_audio
+from stenod.bench.playback import Player
+pcm = (np.clip(load_audio(sys.argv[1]), -1, 1) * 32767).astype(np.int16)
+with Player() as p:
+    time.sleep(0.3)
+    p.play(pcm)
+    p.done.wait(len(pcm) / 16000 + 30)
+    time.sleep(0.3)
+    print(json.dumps({"end_ns": p.played_ns(int(float(sys.argv[2]) * 16000))}))
+"""
+
+
+def play(env: dict, path: str, at_s: float) -> int:
+    """Play `path`; when its second `at_s` reached the sink."""
+    out = subprocess.run([sys.executable, "-c", PLAY, path, str(at_s)], env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)["end_ns"]
+
+
+def finals(rows):
+    return [r for r in rows if r["type"] == "final" and r["text"]]
+
+
+def speech_end_s(path: str) -> float:
+    """Where the clip's speech really ends (last 10 ms frame above -40 dBFS)."""
+    x = load_audio(path)
+    frames = x[: len(x) // 160 * 160].reshape(-1, 160)
+    loud = np.flatnonzero(20 * np.log10(np.sqrt(np.mean(frames ** 2, axis=1)) + 1e-9) > -40)
+    return (loud[-1] + 1) * 160 / 16000
+
+
+def test_mic_latencies_agree_with_the_playback_clock(cold_pulse, corpus, stenod_env, bundled_model, tmp_path):
+    """The first audio block comes late (the sink renders in 2 s blocks until a low-latency stream
+    plays): the daemon's timeline must not start when the stream was opened."""
+    env = {**stenod_env, **cold_pulse.env, "XDG_STATE_HOME": str(tmp_path / "state")}
+    events, ctl = free_endpoint(tmp_path, "events"), free_endpoint(tmp_path, "control")
+    rec = Recorder(events, tmp_path / "events.jsonl")
+    daemon = start_daemon(env, events, ctl, "--source", "mic")
+    try:
+        wait_ready(env, ctl)
+        measured, reported = [], []
+        for clip in corpus.clips[1:3]:
+            before = len(finals(rec.events()))
+            truth_end = play(env, clip["path"], speech_end_s(clip["path"]))
+            rows = rec.wait_for(lambda rows: len(finals(rows)) > before, 30)
+            time.sleep(1.0)  # a second final would be a split utterance
+            new = finals(rec.events())[before:]
+            assert len(new) == 1, [(f["text"], f["audio"]) for f in new]
+            final = new[0]
+            assert wer([clip["text"]], [final["text"]]) <= 20.0, final["text"]
+            measured.append((final["_recv_mono_ns"] - truth_end) / 1e6)
+            reported.append((final["t_mono_ns"] - final["timings"]["speech_end_mono_ns"]) / 1e6)
+        status = json.loads(control(env, ctl, "status").stdout)
+    finally:
+        daemon.terminate()
+        daemon.communicate(timeout=30)
+        rec.stop()
+    for m, r in zip(measured, reported):
+        assert abs(m - r) < 150, (measured, reported)
+    p50 = status["latency_ms"]["final"]["p50"]
+    assert min(measured) - 150 < p50 < max(measured) + 150, (p50, measured)
+
+
+def test_capture_recovers_when_the_sound_server_restarts(own_pulse, corpus, stenod_env, bundled_model, tmp_path):
+    """Kill PulseAudio in the middle of an utterance: that utterance is finalised with the audio it
+    had, a status event reports the gap, and capture is back within 3 s of the server."""
+    env = {**stenod_env, **own_pulse.env, "XDG_STATE_HOME": str(tmp_path / "state")}
+    events, ctl = free_endpoint(tmp_path, "events"), free_endpoint(tmp_path, "control")
+    rec = Recorder(events, tmp_path / "events.jsonl")
+    daemon = start_daemon(env, events, ctl, "--source", "mic")
+    try:
+        wait_ready(env, ctl)
+        cut = corpus.clips[4]
+        player = own_pulse.play(cut["path"], wait=False)
+        time.sleep(1.2 + speech_end_s(cut["path"]) * 0.5)  # into the speech
+        killed = time.monotonic_ns()
+        own_pulse.kill()
+        player.wait(10)
+        rows = rec.wait_for(lambda rows: finals(rows), 30)  # finalised while the server is away
+        (first,) = finals(rows)
+        assert first["text"].split() and wer([cut["text"]], [first["text"]]) < 100.0
+        time.sleep(1.0)
+        own_pulse.start()
+        back = time.monotonic_ns()
+        gaps = lambda rows: [r["detail"]["audio_gap"] for r in rows if r["type"] == "status" and "audio_gap" in r["detail"]]  # noqa: E731
+        rows = rec.wait_for(lambda rows: any(g["end_mono_ns"] for g in gaps(rows)), 10)
+        start, end = gaps(rows)
+        assert start["end_mono_ns"] is None and start["start_mono_ns"] == end["start_mono_ns"]
+        assert abs(end["start_mono_ns"] - killed) < 1.5e9
+        assert end["end_mono_ns"] - back < 3e9 and end["duration_ms"] > 1000
+        clip = corpus.clips[6]
+        own_pulse.play(clip["path"])
+        rows = rec.wait_for(lambda rows: len(finals(rows)) > 1, 30)
+        assert wer([clip["text"]], [finals(rows)[1]["text"]]) <= 20.0, finals(rows)[1]["text"]
+        status = json.loads(control(env, ctl, "status").stdout)
+        assert status["state"] == "ready" and status["counters"]["audio_gaps"] == 1
+        assert daemon.poll() is None
+    finally:
+        daemon.terminate()
+        _, stderr = daemon.communicate(timeout=30)
+        rec.stop()
+    assert daemon.returncode == 0, stderr
