@@ -15,6 +15,7 @@ from capture_fixtures import cold_pulse, own_pulse  # noqa: F401
 from conftest import free_endpoint
 from daemon_helpers import Recorder, control, start_daemon, wait_ready
 from stenod.audio import load_audio
+from model_fixtures import STENOD
 from stenod.bench.metrics import wer
 
 # Plays a WAV into the sink named by PULSE_SINK and prints the monotonic time its sample 0 reached
@@ -125,3 +126,30 @@ def test_capture_recovers_when_the_sound_server_restarts(own_pulse, corpus, sten
         _, stderr = daemon.communicate(timeout=30)
         rec.stop()
     assert daemon.returncode == 0, stderr
+
+
+def test_bench_via_mic_measures_from_the_playback_clock(pulse, corpus, stenod_env, bundled_model, tmp_path):
+    from stenod.bench.corpus import load_corpus, write_subset
+    from stenod.bench.report import schema_errors
+
+    sub = write_subset(load_corpus(corpus.dir), tmp_path / "corpus", clips=1, utterances=2, noise=["silence"])
+    env = {**stenod_env, **pulse.env}
+    out = subprocess.run(STENOD + ["bench", str(sub), "--model", "bundled:tiny.en", "--skip-offline", "--via-mic",
+                                   "--idle-s", "2", "--json", str(tmp_path / "b.json")],
+                         env=env, capture_output=True, text=True, timeout=400)
+    assert out.returncode == 0, out.stdout + out.stderr
+    r = json.loads((tmp_path / "b.json").read_text())
+    assert schema_errors(r) == [] and r["via_mic"] is True
+    s = r["streaming"]
+    assert s["latency_clock"] == "playback" and s["utterances"] == 2 and s["missing"] == 0, r["details"]
+    assert s["wer"] <= 30 and s["merged"] == 0 and s["split"] == 0
+    assert 100 < s["final_latency_ms"]["p50"] <= s["final_latency_ms"]["max"] < 5000
+    assert "via a microphone" in out.stdout
+    assert "stenod-bench" not in pulse.pactl("list", "short", "sinks")  # the virtual sink is gone again
+
+
+def test_bench_via_mic_without_a_sound_server_is_a_clear_error(corpus, stenod_env, tmp_path):
+    env = {**stenod_env, "PULSE_SERVER": f"unix:{tmp_path}/none", "XDG_RUNTIME_DIR": str(tmp_path)}
+    out = subprocess.run(STENOD + ["bench", str(corpus.dir), "--skip-offline", "--via-mic"], env=env,
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2 and "is a PulseAudio/PipeWire server running?" in out.stderr, out.stderr

@@ -98,6 +98,8 @@ def format_report(r: dict[str, Any]) -> str:
     assistant = f" + assistant {r['assistant_model']}" if r.get("assistant_model") else ""
     speed = r.get("speed", 1.0)
     clock = "wall clock" + (f", audio at {speed:g}x" if speed != 1 else "")
+    if r.get("via_mic"):
+        clock += ", via a microphone: from the sink's playback clock"
     lines = [f"stenod bench: {r['model']} on {r['device']}{assistant}  ({r.get('corpus', '')})", ""]
     if o.get("skipped"):
         lines.append("offline      skipped")

@@ -41,6 +41,7 @@ class BenchOptions:
     skip_streaming: bool = False
     keep: Path | None = None
     plot: Path | None = None
+    via_mic: bool = False  # the streaming pass through a virtual microphone instead of a file
 
 
 def overrides(opts: BenchOptions) -> dict[str, str]:
@@ -96,7 +97,7 @@ def run_bench(opts: BenchOptions, progress: Callable[[str], None], line: Callabl
                       "first_partial_ms": {"p50": None, "p95": None}, "hallucinated_words": 0, "skipped": True},
         "noise": {"files": 0, "words": 0},
         "resources": {"idle_cpu_pct": None, "peak_rss_mb": None, "ready_s": None},
-        "corpus": str(corpus.dir), "speed": opts.speed,
+        "corpus": str(corpus.dir), "speed": opts.speed, "via_mic": opts.via_mic,
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "machine": platform.machine(),
                     "python": platform.python_version()},
@@ -136,12 +137,18 @@ def _streaming(opts: BenchOptions, corpus: Corpus, cfg, explicit: bool, result: 
         plan = build_stream(corpus, workdir / "stream.wav", gap_s=opts.gap_s, idle_s=opts.idle_s)
         line(f"streaming: {plan.duration:.0f} s of audio at {opts.speed:g}x ({len(plan.noise)} noise files, "
              f"{len(plan.utterances)} utterances, {opts.idle_s:g} s of silence)")
-        run = run_stream(plan, workdir, speed=opts.speed, daemon_args=_daemon_args(opts), progress=progress)
+        due = None
+        if opts.via_mic:
+            from stenod.bench.viamic import run_via_mic
+
+            run, due = run_via_mic(plan, workdir, daemon_args=_daemon_args(opts), progress=progress)
+        else:
+            run = run_stream(plan, workdir, speed=opts.speed, daemon_args=_daemon_args(opts), progress=progress)
         if run.origin_ns is None:
             from stenod.bench.streaming import BenchError
 
             raise BenchError("the daemon reported no stream origin (no status reply and no final)")
-        score = score_stream(plan, run.arrivals, run.origin_ns, run.speed, run.ready_ns)
+        score = score_stream(plan, run.arrivals, run.origin_ns, run.speed, run.ready_ns, due)
         _fill_streaming(result, run, score)
         line(f"streaming: {len(plan.utterances)} utterances, WER {score.wer:.2f} %")
         if opts.plot:
@@ -172,7 +179,8 @@ def _fill_streaming(result: dict[str, Any], run: StreamRun, score: StreamScore) 
         "hallucinated_words": score.nonspeech_words + score.noise_words,
         "nonspeech_words": score.nonspeech_words, "missing": score.missing, "merged": score.merged,
         "split": score.split, "retracted": len(score.finals) - len(finals),
-        "latency_excluded": score.latency_excluded, "latency_clock": "wall", "speed": run.speed,
+        "latency_excluded": score.latency_excluded, "speed": run.speed,
+        "latency_clock": "playback" if run.playback_origin_ns is not None else "wall",
         "events_lost": run.lost,
         "latency_breakdown": score.breakdown,
     }

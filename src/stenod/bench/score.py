@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import statistics
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from stenod.bench.corpus import Span, StreamPlan
 from stenod.bench.metrics import normalize, word_errors
@@ -151,11 +151,12 @@ def words(text: str) -> int:
 
 
 def score_stream(plan: StreamPlan, arrivals: list[Arrival], origin_ns: int, speed: float,
-                 ready_ns: int | None = None) -> StreamScore:
-    """Match the received finals and partials to the plan's utterances and score them."""
+                 ready_ns: int | None = None, due: Callable[[float], float] | None = None) -> StreamScore:
+    """Match the received finals and partials to the plan's utterances and score them. ``due(t)``,
+    where given, is when stream second ``t`` was really played (a microphone run's playback clock)."""
 
     def due_ns(t: float) -> float:
-        return origin_ns + t / speed * 1e9
+        return due(t) if due is not None else origin_ns + t / speed * 1e9
 
     utts = [UtteranceScore(i, span) for i, span in enumerate(plan.utterances)]
     finals = [FinalScore(a) for a in sorted((a for a in arrivals if a.final), key=lambda a: a.recv_ns)]

@@ -44,6 +44,7 @@ class StreamRun:
     model: str | None = None
     device: str | None = None
     ended_ns: int = 0
+    playback_origin_ns: int | None = None  # via a microphone: when the stream's sample 0 reached the sink
 
     @property
     def ready_ns(self) -> int | None:
@@ -51,7 +52,10 @@ class StreamRun:
 
     @property
     def origin_ns(self) -> int | None:
-        """Monotonic time of sample 0 of the stream, from the control status or any final."""
+        """Monotonic time of sample 0 of the stream: its playback (via a microphone), else from the
+        control status or any final."""
+        if self.playback_origin_ns is not None:
+            return self.playback_origin_ns
         if self.control and isinstance(self.control.get("stream_origin_mono_ns"), int):
             return self.control["stream_origin_mono_ns"]
         return next((a.timings["stream_origin_mono_ns"] for a in self.arrivals

@@ -39,6 +39,7 @@ def register(sub) -> None:
                     "peak memory and start-up time.",
         epilog="examples:\n  stenod bench corpus/ --model bundled:tiny.en --json bench.json --plot bench.png\n"
                "  stenod bench corpus/ --skip-offline --set vad.hangover_ms=150\n"
+               "  stenod bench corpus/ --skip-offline --via-mic   # through a virtual microphone\n"
                "  stenod bench --compare greedy.json beams.json")
     p.add_argument("corpus", type=Path, metavar="CORPUS_DIR", nargs="?", help="directory with manifest.json")
     p.add_argument("--compare", type=Path, nargs=2, metavar=("A.json", "B.json"),
@@ -59,6 +60,10 @@ def register(sub) -> None:
                    help="silence after the sessions, for the idle-CPU measurement (default 12)")
     p.add_argument("--keep", type=Path, metavar="DIR", help="keep the stream WAV, event log and daemon log here")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    p.add_argument("--via-mic", action="store_true",
+                   help="stream through a microphone: play the corpus into a virtual sink of the running "
+                        "PulseAudio/PipeWire server whose monitor the daemon captures; latency from the "
+                        "sink's playback clock (real time only)")
     p.set_defaults(func=run)
 
 
@@ -81,7 +86,9 @@ def run(args) -> int:
             import matplotlib  # noqa: F401
         except ImportError:
             raise UserError("--plot needs matplotlib: pip install 'stenod[bench]'") from None
-    opts = BenchOptions(corpus=args.corpus, model=args.model, device=args.device,
+    if args.via_mic and args.speed != 1.0:
+        raise UserError("--via-mic plays the corpus in real time: drop --speed")
+    opts = BenchOptions(via_mic=args.via_mic, corpus=args.corpus, model=args.model, device=args.device,
                         assistant_model=args.assistant_model, speed=args.speed, config=args.config,
                         sets=tuple(args.set), idle_s=args.idle_s, skip_offline=args.skip_offline,
                         skip_streaming=args.skip_streaming, keep=args.keep, plot=args.plot)
