@@ -153,3 +153,38 @@ def test_bench_via_mic_without_a_sound_server_is_a_clear_error(corpus, stenod_en
     out = subprocess.run(STENOD + ["bench", str(corpus.dir), "--skip-offline", "--via-mic"], env=env,
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 2 and "is a PulseAudio/PipeWire server running?" in out.stderr, out.stderr
+
+
+def test_monitor_source_transcribes_what_the_desktop_plays(pulse, corpus, stenod_env, bundled_model, tmp_path):
+    env = {**stenod_env, **pulse.env, "PULSE_SOURCE": "no-such-source", "XDG_STATE_HOME": str(tmp_path / "state")}
+    events, ctl = free_endpoint(tmp_path, "events"), free_endpoint(tmp_path, "control")
+    rec = Recorder(events, tmp_path / "events.jsonl")
+    daemon = start_daemon(env, events, ctl, "--source", "monitor")
+    try:
+        wait_ready(env, ctl)
+        clip = corpus.clips[5]
+        pulse.play(clip["path"])  # into the default output, vsink
+        rows = rec.wait_for(lambda rows: finals(rows), 30)
+        assert wer([clip["text"]], [finals(rows)[0]["text"]]) <= 20.0, finals(rows)[0]["text"]
+        assert json.loads(control(env, ctl, "status").stdout)["source"] == "monitor"
+        # recorded from the output's monitor itself, not from the default source (vmic, fed by it)
+        index = {line.split("\t")[1]: line.split("\t")[0]
+                 for line in pulse.pactl("list", "short", "sources").splitlines()}
+        recording = [line.split("\t")[1] for line in pulse.pactl("list", "short", "source-outputs").splitlines()]
+        assert index["vsink.monitor"] in recording and index["vmic"] not in recording, recording
+    finally:
+        daemon.terminate()
+        daemon.communicate(timeout=30)
+        rec.stop()
+
+
+def test_monitor_source_errors_are_clear(pulse, stenod_env, tmp_path):
+    cases = [({**pulse.env}, "monitor:no-such-sink", "no output named 'no-such-sink'; outputs: vsink"),
+             ({"PULSE_SERVER": f"unix:{tmp_path}/none", "XDG_RUNTIME_DIR": str(tmp_path)}, "monitor",
+              "needs a PulseAudio or PipeWire server")]
+    for extra, source, message in cases:
+        events, ctl = free_endpoint(tmp_path, "events"), free_endpoint(tmp_path, "control")
+        out = subprocess.run(STENOD + ["run", "--model", "bundled:tiny.en", "--source", source, "--events", events,
+                                       "--control", ctl], env={**stenod_env, **extra}, capture_output=True,
+                             text=True, timeout=60)
+        assert out.returncode == 2 and message in out.stderr, out.stderr

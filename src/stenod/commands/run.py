@@ -15,11 +15,12 @@ def register(sub) -> None:
                     "($XDG_CONFIG_HOME/stenod/config.toml).",
         epilog="examples:\n  stenod run --model bundled:tiny.en\n"
                "  stenod run --source file:talk.wav --exit-at-end\n"
+               "  stenod run --source monitor          # what the desktop plays (PulseAudio/PipeWire)\n"
                "  arecord -f S16_LE -r 16000 -c 1 | stenod run --source -\n"
                '  stenod run --vocabulary "Kubernetes, Nguyen" --final-beams 5')
     p.add_argument("--config", type=Path, help="config file (default: $XDG_CONFIG_HOME/stenod/config.toml)")
-    p.add_argument("--source", help="mic (default input), mic:NAME|INDEX, file:PATH, or - (raw s16le 16 kHz mono "
-                                    "on stdin)")
+    p.add_argument("--source", help="mic (default input), mic:NAME|INDEX, monitor (the default output's "
+                                    "monitor), monitor:SINK, file:PATH, or - (raw s16le 16 kHz mono on stdin)")
     p.add_argument("--speed", type=float, help="file replay speed: 1.0 = real time (default), 0 = as fast as "
                                                "the pipeline takes it")
     p.add_argument("--exit-at-end", action="store_true", default=None,

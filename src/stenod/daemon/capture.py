@@ -13,7 +13,9 @@ from __future__ import annotations
 import itertools
 import logging
 import os
+import re
 import select
+import subprocess
 import sys
 import threading
 import time
@@ -34,29 +36,33 @@ class SourceError(RuntimeError):
 
 @dataclass(frozen=True)
 class SourceSpec:
-    kind: str  # "mic" | "file" | "stdin"
-    target: str | None = None  # device name/index for mic, path for file
+    kind: str  # "mic" | "monitor" | "file" | "stdin"
+    target: str | None = None  # device name/index for mic, sink name for monitor, path for file
 
     def __str__(self) -> str:
-        return {"mic": f"mic:{self.target}" if self.target else "mic", "stdin": "-"}.get(
-            self.kind, f"file:{self.target}")
+        if self.kind in ("mic", "monitor"):
+            return f"{self.kind}:{self.target}" if self.target else self.kind
+        return "-" if self.kind == "stdin" else f"file:{self.target}"
 
 
 def parse_source(text: str) -> SourceSpec:
-    """`mic`, `mic:NAME|INDEX`, `file:PATH` (or a bare path that exists), `-` for stdin."""
+    """`mic`, `mic:NAME|INDEX`, `monitor`, `monitor:SINK`, `file:PATH` (or a bare path that exists),
+    `-` for stdin."""
     if text == "-":
         return SourceSpec("stdin")
-    if text == "mic":
-        return SourceSpec("mic")
-    if text.startswith("mic:") and text[4:]:
-        return SourceSpec("mic", text[4:])
+    if text in ("mic", "monitor"):
+        return SourceSpec(text)
+    for kind in ("mic", "monitor"):
+        if text.startswith(f"{kind}:") and text[len(kind) + 1:]:
+            return SourceSpec(kind, text[len(kind) + 1:])
     if text.startswith("file:") and text[5:]:
         return SourceSpec("file", text[5:])
     from pathlib import Path
 
     if Path(text).is_file():
         return SourceSpec("file", text)
-    raise SourceError(f"unknown source {text!r}: use mic, mic:NAME, file:PATH or - (raw s16le 16 kHz on stdin)")
+    raise SourceError(f"unknown source {text!r}: use mic, mic:NAME, monitor, monitor:SINK, file:PATH "
+                      "or - (raw s16le 16 kHz on stdin)")
 
 
 class Source:
@@ -365,6 +371,31 @@ def resolve_device(name: str | None) -> int | None:
     raise SourceError(f"input device name {name!r} is ambiguous: " + ", ".join(d["name"] for d in matches))
 
 
+def pulse_monitor(sink: str | None) -> str:
+    """The PulseAudio/PipeWire source that records what `sink` (None: the default output) plays."""
+    def pactl(*args: str) -> str:
+        try:
+            out = subprocess.run(["pactl", *args], capture_output=True, text=True, timeout=10)
+        except FileNotFoundError:
+            raise SourceError("the monitor source needs a PulseAudio or PipeWire server and its pactl tool "
+                              "(Debian: pulseaudio-utils)") from None
+        if out.returncode != 0:
+            raise SourceError(f"the monitor source needs a PulseAudio or PipeWire server; none answers: "
+                              f"{out.stderr.strip() or out.stdout.strip()}")
+        return out.stdout
+
+    sinks = [line.split("\t")[1] for line in pactl("list", "short", "sinks").splitlines() if "\t" in line]
+    if sink is None:
+        found = re.search(r"^Default Sink: (.+)$", pactl("info"), re.MULTILINE)
+        if found is None or found.group(1) not in sinks:
+            raise SourceError("the sound server has no default output to record; name one: "
+                              f"monitor:SINK ({', '.join(sinks) or 'no outputs'})")
+        sink = found.group(1)
+    elif sink not in sinks:
+        raise SourceError(f"no output named {sink!r}; outputs: {', '.join(sinks) or 'none'}")
+    return f"{sink}.monitor"
+
+
 def open_source(spec: SourceSpec, ring: Ring, block: int, speed: float,
                 on_gap: Callable[[AudioGap], None] | None = None) -> Source:
     """The source `spec` names; `on_gap` hears of a microphone's outages (start, then end)."""
@@ -372,4 +403,7 @@ def open_source(spec: SourceSpec, ring: Ring, block: int, speed: float,
         return FileSource(ring, block, spec.target or "", speed)
     if spec.kind == "stdin":
         return StdinSource(ring, block)
+    if spec.kind == "monitor":
+        # the sound server's pulse plugin (PortAudio's default device) records the source named here
+        os.environ["PULSE_SOURCE"] = pulse_monitor(spec.target)
     return MicSource(ring, block, spec.target, on_gap)
