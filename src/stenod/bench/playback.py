@@ -26,6 +26,8 @@ class PlaybackError(RuntimeError):
 
 class Player:
     MAX_DAC_AHEAD_S = 1.0  # a DAC time further ahead than this is not believed
+    LATENCY_S = 0.2  # output buffer: enough that a loaded machine does not starve it (DAC times say
+    # when each block really plays, so a deeper buffer costs no accuracy)
 
     def __init__(self, block: int = 320):
         import sounddevice as sd
@@ -38,7 +40,7 @@ class Player:
         self.done = threading.Event()
         try:
             self._stream = sd.OutputStream(samplerate=SAMPLE_RATE, channels=1, dtype="int16", blocksize=block,
-                                           latency="low", callback=self._callback)
+                                           latency=self.LATENCY_S, callback=self._callback)
             self._stream.start()
         except sd.PortAudioError as exc:
             raise PlaybackError(f"cannot open an output stream (is a sound server running?): {exc}") from None

@@ -15,7 +15,8 @@ def register(sub) -> None:
 
 def run(args) -> int:
     from stenod.cli import UserError
-    from stenod.daemon.capture import SourceError, list_devices
+    from stenod.daemon.capture import SourceError
+    from stenod.daemon.mic import list_devices
 
     try:
         devices = list_devices()
