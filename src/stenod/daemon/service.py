@@ -136,7 +136,8 @@ class Daemon:
     def status(self) -> dict:
         snap = self.stats.snapshot()
         counters = {"utterances": 0, "finals": 0, "partials": 0, "guard_drops": 0, "decode_errors": 0,
-                    **snap["counters"], "overruns": self.ring.overruns, "audio_gaps": len(self.source.gaps), "dropped_samples": self.ring.dropped_samples,
+                    **snap["counters"], "overruns": self.ring.overruns, "dropped_samples": self.ring.dropped_samples,
+                    "audio_gaps": len(self.source.gaps),
                     "bad_requests": self.publisher.bad_requests,
                     "journal_errors": self.publisher.journal_errors}
         b = self.backend
