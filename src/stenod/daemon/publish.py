@@ -270,6 +270,11 @@ class Publisher(threading.Thread):
             return protocol.error_reply(str(exc))
         cmd = req["cmd"]
         if cmd == "snapshot":
+            try:
+                protocol.check_fields(req)
+            except ProtocolError as exc:
+                self.bad_requests += 1
+                return protocol.error_reply(str(exc))
             return protocol.ok_reply(session=self.session, seq=self.seq, finals=list(self.finals))
         try:
             result = self.handler(req)
