@@ -92,3 +92,71 @@ def test_a_frozen_subscriber_never_blocks_the_daemon_and_recovers_by_snapshot(co
     assert [(f.utt, f.text) for f in _finals(items)] == [(b["utt"], b["text"]) for b in journal]
     seqs = [r["seq"] for r in rec.events()]
     assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))  # nothing lost for the subscriber that kept reading
+
+
+def _cut(src: str, dst, start_s: float, end_s: float | None = None) -> str:
+    audio, rate = sf.read(src, dtype="int16")
+    sf.write(dst, audio[int(start_s * rate):None if end_s is None else int(end_s * rate)], rate)
+    return f"file:{dst}"
+
+
+def test_a_session_through_kill_9_a_restart_and_a_frozen_subscriber_keeps_every_final_outside_the_outage(
+        corpus, stenod_env, bundled_model, tmp_path):
+    """The session up to the middle of utterance k, `kill -9` once the utterance before it is final,
+    then a new daemon from the pause after utterance k+1 on; a subscriber stops reading across the
+    kill and the restart. The journal holds exactly the utterances spoken outside the outage, once."""
+    env = {**stenod_env, "XDG_STATE_HOME": str(tmp_path / "state")}
+    utts = corpus.session["utterances"]
+    k = 7
+    cut_a = (utts[k]["start"] + utts[k]["end"]) / 2
+    cut_b = (utts[k + 1]["end"] + utts[k + 2]["start"]) / 2
+    first_part = _cut(corpus.session["path"], tmp_path / "a.wav", 0, cut_a)
+    second_part = _cut(corpus.session["path"], tmp_path / "b.wav", cut_b)
+    events, control = free_endpoint(tmp_path, "events"), free_endpoint(tmp_path, "control")
+    items: list = []
+    first = start_daemon(env, events, control, "--source", first_part, "--speed", str(SPEED))
+    try:
+        with Subscriber(events, control, history=0, timeout=10) as sub:
+            _take(sub, items, lambda got: len(_finals(got)) >= 1, 300)  # then it stops reading
+            deadline = time.monotonic() + 300
+            while not any(b["audio"]["end_ms"] / 1000 > utts[k - 1]["start"] for b in _journal(env)):
+                assert time.monotonic() < deadline and first.poll() is None, "utterance k-1 never became final"
+                time.sleep(0.1)
+            first.send_signal(signal.SIGKILL)  # mid-utterance k: no goodbye
+            first.wait(timeout=10)
+            second = start_daemon(env, events, control, "--source", second_part, "--speed", str(SPEED),
+                                  "--exit-at-end")
+            try:
+                old = {b["session"] for b in _journal(env)}
+                while len([b for b in _journal(env) if b["session"] not in old]) < 2:
+                    assert time.monotonic() < deadline + 300 and second.poll() is None, "no finals after the restart"
+                    time.sleep(0.2)
+                # reading again: what was queued, the restart, the new session's finals so far, the rest
+                _take(sub, items, _stopped, 400)
+                _, stderr = second.communicate(timeout=60)
+                assert second.returncode == 0, stderr
+            finally:
+                second.kill()
+    finally:
+        first.kill()
+    journal = _journal(env)
+    sessions = list(dict.fromkeys(b["session"] for b in journal))
+    assert len(sessions) == 2
+    assert len({(b["session"], b["utt"]) for b in journal}) == len(journal)  # no final twice
+    # the journal's finals on the session's timeline: the second daemon's starts at cut_b
+    offset = {sessions[0]: 0.0, sessions[1]: cut_b}
+    arrivals = [Arrival(b["utt"], b["text"], b["audio"]["start_ms"] / 1000 + offset[b["session"]],
+                        b["audio"]["end_ms"] / 1000 + offset[b["session"]], n, True) for n, b in enumerate(journal)]
+    outside = [u for i, u in enumerate(utts) if i < k or u["start"] > cut_b]
+    plan = StreamPlan(tmp_path / "a.wav", utts[-1]["end"] + 1,
+                      tuple(Span("utterance", u["start"], u["end"], text=u["text"]) for u in outside),
+                      (), (), (), None)
+    score = score_stream(plan, arrivals, 0, 1.0)
+    assert (score.missing, score.split) == (0, 0), [(u.index, u.status) for u in score.utterances]
+    assert score.wer <= 15, [(u.span.text, u.hyp) for u in score.utterances]
+    for f in score.finals:  # a final of no spoken utterance outside the outage lies in the outage
+        assert f.kind in ("speech", "retracted") or utts[k - 1]["end"] < f.arrival.end_s and \
+            f.arrival.start_s < cut_b, (f.arrival.text, f.arrival.start_s)
+    # the subscriber that stopped reading saw the restart and has every final once
+    assert any(isinstance(i, Restarted) for i in items)
+    assert sorted((f.session, f.utt) for f in _finals(items)) == sorted((b["session"], b["utt"]) for b in journal)
