@@ -112,19 +112,33 @@ def test_oversized_and_bad_control_requests_get_error_replies_and_overload_is_re
 
         # overload: 4 utterances arrive at once, far faster than real time
         clips = corpus.clips[6:10]
-        d.feed(b"".join(pcm(c["path"], silence_s=1.0) for c in clips))
+        audio = b"".join(pcm(c["path"], silence_s=1.0) for c in clips)
+        rss = [_rss_mb(d.proc.pid)]
+        d.feed(audio)
         lags = []
         while len(d.finals()) < len(clips):
             lags.append(json.loads(control(stenod_env, d.control, "status").stdout)["lag_ms"]["worker"])
+            rss.append(_rss_mb(d.proc.pid))
             assert len(lags) < 400, "finals missing"
             time.sleep(0.2)
         assert max(lags) > 1000, lags  # the backlog is reported while the worker catches up
         assert wer([c["text"] for c in clips], [f["text"] for f in d.finals()]) <= 25
         assert json.loads(control(stenod_env, d.control, "status").stdout)["lag_ms"]["worker"] == 0
+        # partials coalesced: far fewer than the one per partial_interval_s a real-time stream gets
+        utts = {f["utt"] for f in d.finals()}
+        partials = [e for e in d.rec.events(("partial",)) if e["utt"] in utts]
+        real_time = len(audio) / 2 / 16000 / 0.5
+        assert len(partials) <= real_time / 3, (len(partials), real_time)
+        assert max(rss) - rss[0] < 300, rss  # memory bounded while behind
     finally:
         d.proc.send_signal(signal.SIGTERM)
         d.proc.wait(timeout=15)
         d.close()
+
+
+def _rss_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:")) / 1024
 
 
 def test_model_load_failure_is_a_clear_error(stenod_env, tmp_path):
