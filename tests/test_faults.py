@@ -8,7 +8,6 @@ import json
 import signal
 import time
 
-import numpy as np
 import soundfile as sf
 
 from conftest import free_endpoint
