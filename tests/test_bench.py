@@ -121,11 +121,20 @@ def test_proc_sampler_measures_cpu_of_a_busy_process():
         proc.wait()
     assert seconds > 0.5 and 20 < pct <= 100 * (os.cpu_count() or 1) + 10
     assert sampler.peak_rss_mb is not None and sampler.peak_rss_mb > 1
-    assert cpu_ticks(os.getpid()) >= 0 and peak_rss_kb(os.getpid()) > 0 and CLOCK_TICKS > 0
+    ticks = cpu_ticks(os.getpid())
+    spin_until = time.process_time() + 0.3
+    while time.process_time() < spin_until:
+        pass
+    assert cpu_ticks(os.getpid()) >= ticks + 0.2 * CLOCK_TICKS and peak_rss_kb(os.getpid()) > 0
     assert cpu_ticks(2**22 + 12345) is None
-    load = OtherLoad()
-    time.sleep(0.05)
-    assert load.pct() >= 0.0
+    load = OtherLoad()  # a busy process not (yet) waited for is another's load
+    other = subprocess.Popen([sys.executable, "-c", "import time\nt=time.time()\nwhile time.time()-t<1.5: pass"])
+    try:
+        time.sleep(1.0)
+        assert load.pct() > 20
+    finally:
+        other.kill()
+        other.wait()
 
 
 # ------------------------------------------------------------------------------ report, schema
@@ -238,9 +247,10 @@ def test_bench_on_a_subset(corpus, stenod_env, bundled_model, tmp_path):
     fl, fp = s["final_latency_ms"], s["first_partial_ms"]
     assert 0 < fl["p50"] <= fl["p95"] <= fl["max"] < 60_000
     assert 0 < fp["p50"] <= fp["p95"] < 60_000
-    assert isinstance(s["hallucinated_words"], int) and s["hallucinated_words"] >= 0
-    assert n["files"] == 2 and n["words"] >= 0
-    assert 30 < res["peak_rss_mb"] < 16_000 and 0 < res["ready_s"] < 120 and res["other_load_pct"] >= 0
+    assert s["hallucinated_words"] == s["nonspeech_words"] + n["words"]  # pauses, silence and noise files
+    assert n["files"] == 2 and n["words"] == sum(n["by_kind"].values())
+    assert 30 < res["peak_rss_mb"] < 16_000 and 0 < res["ready_s"] < 120
+    assert 0 <= res["other_load_pct"] <= 100 * (os.cpu_count() or 1)
     if res["idle_cpu_pct"] is None:  # allowed only when the daemon was still busy through the silence
         assert fl["max"] > idle_s / speed * 1000 - 1500, r
     else:

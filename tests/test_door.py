@@ -77,11 +77,9 @@ def test_plugin_client_runs_gated_and_with_always(plugin, endpoint):
                 daemon.publish(partial(1, 1, "on"))
                 daemon.publish(final(1, "on"))
                 daemon.publish(dataclasses.replace(final(2, "off"), dictation=False))
-                daemon.heartbeats = False  # (no heartbeat between claiming a seq and sending it)
                 envelope = daemon.next_envelope()  # a final with fields this version does not know
                 body = {**json.loads(_body(final(3, "end"))), **envelope, "mood": {"x": [1]}}
                 daemon.publish_raw([TOPIC_FINAL.encode(), json.dumps(body).encode()])
-                daemon.heartbeats = True
                 proc.wait_for(lambda lines: ">> END" in lines)
             finally:
                 rc = proc.stop(signal.SIGTERM)

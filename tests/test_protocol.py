@@ -244,6 +244,15 @@ def test_parse_request_errors(raw, message):
         p.parse_request(raw)
 
 
+def test_check_fields_names_what_a_command_does_not_take():
+    p.check_fields({"cmd": "ptt", "action": "start"}, ("action",))
+    p.check_fields({"cmd": "status"})
+    with pytest.raises(ProtocolError, match=r"^snapshot: unknown field 'limit' \(it takes no other field\)$"):
+        p.check_fields({"cmd": "snapshot", "limit": 5})
+    with pytest.raises(ProtocolError, match=r"^ptt: unknown fields 'key', 'x' \(it takes 'action'\)$"):
+        p.check_fields({"cmd": "ptt", "key": "f9", "action": "start", "x": 1}, ("action",))
+
+
 def test_request_at_size_limit_is_parsed():
     raw = b'{"cmd":"x","pad":"' + b"a" * (p.MAX_REQUEST_BYTES - 20) + b'"}'
     assert len(raw) <= p.MAX_REQUEST_BYTES

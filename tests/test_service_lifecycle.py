@@ -88,12 +88,16 @@ def test_oversized_and_bad_control_requests_get_error_replies_and_overload_is_re
         for size in (70_000, 17 * 1024 * 1024):  # over the protocol's limit, and over ZeroMQ's old cap
             reply = _request(d.control, b'{"cmd": "status", "pad": "' + b"x" * size + b'"}')
             assert reply["ok"] is False and "too large" in reply["error"], reply["error"][:200]
-        reply = _request(d.control, b'{"cmd": "pause", "x": 1}')
-        assert reply == {"ok": True, "state": "paused"}
-        reply = _request(d.control, b'{"cmd": "resume"}')
-        assert reply == {"ok": True, "state": "ready"}
+        # a field the command does not take, or an argument of the wrong type: refused, naming it
+        for payload, named in ((b'{"cmd": "pause", "x": 1}', "pause: unknown field 'x' (it takes no other field)"),
+                               (b'{"cmd": "snapshot", "since": 3}', "'since'"),
+                               (b'{"cmd": "ptt", "action": "start", "key": "f9"}', "'key' (it takes 'action')"),
+                               (b'{"cmd": "dictation", "state": true}', '"state"')):
+            reply = _request(d.control, payload)
+            assert reply["ok"] is False and named in reply["error"], reply
         status = json.loads(control(stenod_env, d.control, "status").stdout)
-        assert status["counters"]["bad_requests"] == 2
+        assert (status["state"], status["dictation"]) == ("ready", "on")  # none of them did anything
+        assert status["counters"]["bad_requests"] == 6
         assert status["lag_ms"] == {"vad": 0, "worker": 0}  # idle: nothing waits
         # `stenod status` for people, against the real Daemon.status() reply
         human = subprocess.run(STENOD + ["status", "--control", d.control], env=stenod_env, capture_output=True,
@@ -102,25 +106,39 @@ def test_oversized_and_bad_control_requests_get_error_replies_and_overload_is_re
         lines = dict(line.split(None, 1) for line in human.stdout.splitlines() if line[:1].strip())
         assert lines["state"].strip() == "ready" and lines["source"].strip() == "-"
         assert lines["model"].strip() == f"{status['model']} on {status['device']}"
-        assert "bad requests 2" in lines["counters"] and "journal errors 0" in lines["counters"]
+        assert "bad requests 6" in lines["counters"] and "journal errors 0" in lines["counters"]
         assert lines["latency"].startswith("final p50 –")  # nothing spoken yet
         assert lines["session"].strip() == status["session"]
 
         # overload: 4 utterances arrive at once, far faster than real time
         clips = corpus.clips[6:10]
-        d.feed(b"".join(pcm(c["path"], silence_s=1.0) for c in clips))
+        audio = b"".join(pcm(c["path"], silence_s=1.0) for c in clips)
+        rss = [_rss_mb(d.proc.pid)]
+        d.feed(audio)
         lags = []
         while len(d.finals()) < len(clips):
             lags.append(json.loads(control(stenod_env, d.control, "status").stdout)["lag_ms"]["worker"])
+            rss.append(_rss_mb(d.proc.pid))
             assert len(lags) < 400, "finals missing"
             time.sleep(0.2)
         assert max(lags) > 1000, lags  # the backlog is reported while the worker catches up
         assert wer([c["text"] for c in clips], [f["text"] for f in d.finals()]) <= 25
         assert json.loads(control(stenod_env, d.control, "status").stdout)["lag_ms"]["worker"] == 0
+        # partials coalesced: far fewer than the one per partial_interval_s a real-time stream gets
+        utts = {f["utt"] for f in d.finals()}
+        partials = [e for e in d.rec.events(("partial",)) if e["utt"] in utts]
+        real_time = len(audio) / 2 / 16000 / 0.5
+        assert len(partials) <= real_time / 3, (len(partials), real_time)
+        assert max(rss) - rss[0] < 300, rss  # memory bounded while behind
     finally:
         d.proc.send_signal(signal.SIGTERM)
         d.proc.wait(timeout=15)
         d.close()
+
+
+def _rss_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:")) / 1024
 
 
 def test_model_load_failure_is_a_clear_error(stenod_env, tmp_path):

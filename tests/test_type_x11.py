@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import time
+import uuid
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -19,6 +20,7 @@ from stenod.clients.output.chain import FallbackTyper
 from stenod.clients.output.clipboard import XclipClipboard, XselClipboard
 from stenod.clients.output.xdotool import XdotoolTyper
 from stenod.clients.output.ydotool import YdotoolTyper
+from stenod.daemon.journal import Journal
 from stenod.protocol import SpeechStart, encode, stamp
 from typing_helpers import CAT, TK_ENTRY, ClientProcess, Terminal, a_clip, client_env, require, speaking_daemon  # noqa: F401
 
@@ -228,22 +230,26 @@ def test_no_commands_unknown_topics_and_a_daemon_restart(x_env, fake, tmp_path):
         term.close()
 
 
-def test_type_last_seconds(x_env, fake, tmp_path):
+def test_type_last_seconds(x_env, endpoint, tmp_path):
     now = datetime.now(timezone.utc)
+    journal = Journal(tmp_path / "journal")  # the finals of an earlier run, which the snapshot serves
+    session = str(uuid.uuid4())
 
     def add(utt, text, age_s, dictation=True):
         wall = int((now - timedelta(seconds=age_s)).timestamp() * 1e9)
         event = dataclasses.replace(final(utt, text), dictation=dictation)
-        fake.call(lambda: fake.finals.append(stamp(event, fake.session, utt, wall_ns=wall)))
+        journal.append(encode(stamp(event, session, utt, wall_ns=wall))[1])
 
     add(1, "Too old.", 120)
     add(2, "First recent.", 20)
     add(3, "Not dictated.", 10, dictation=False)
     add(4, "Second recent.", 5)
+    journal.close()
     term, _ = xterm(x_env, tmp_path / "typed")
     try:
-        out = subprocess.run(STENOD + ["type", "--last", "30s", "--events", fake.events, "--control",
-                                       fake.control], env=x_env, capture_output=True, text=True, timeout=60)
+        with FakeDaemon(endpoint("ev"), endpoint("ctl"), journal=tmp_path / "journal") as fake:
+            out = subprocess.run(STENOD + ["type", "--last", "30s", "--events", fake.events, "--control",
+                                           fake.control], env=x_env, capture_output=True, text=True, timeout=60)
         assert out.returncode == 0, out.stderr
         assert term.wait_for("First recent. Second recent. ") == "First recent. Second recent. "
     finally:

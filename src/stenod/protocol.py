@@ -360,6 +360,16 @@ def parse_request(raw: bytes) -> dict[str, Any]:
     return request
 
 
+def check_fields(request: dict[str, Any], allowed: Sequence[str] = ()) -> None:
+    """Raise :class:`ProtocolError` naming the fields of a control request (besides ``cmd``) that
+    its command does not take: an argument the daemon would ignore is refused, not dropped."""
+    unknown = [name for name in request if name != "cmd" and name not in allowed]
+    if unknown:
+        takes = ", ".join(repr(a) for a in allowed) or "no other field"
+        raise ProtocolError(f"{request['cmd']}: unknown field{'s' if len(unknown) > 1 else ''} "
+                            f"{', '.join(repr(n) for n in unknown)} (it takes {takes})")
+
+
 def ok_reply(**fields: Any) -> bytes:
     """Encode a success reply ``{"ok": true, **fields}``."""
     if "ok" in fields:
@@ -388,6 +398,6 @@ __all__ = [
     "TOPIC_SPEECH_START", "TOPIC_SPEECH_END", "TOPIC_STATUS", "TOPIC_HEARTBEAT", "MAX_SEQ",
     "MAX_REQUEST_BYTES", "ProtocolError", "UnknownEvent", "AudioSpan", "Partial", "Final",
     "SpeechStart", "SpeechEnd", "StatusEvent", "Heartbeat", "Event", "EVENT_TYPES",
-    "format_rfc3339", "stamp", "encode", "decode", "parse_request", "ok_reply", "error_reply",
+    "format_rfc3339", "stamp", "encode", "decode", "parse_request", "check_fields", "ok_reply", "error_reply",
     "parse_reply",
 ]  # fmt: skip

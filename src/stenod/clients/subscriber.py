@@ -43,6 +43,9 @@ from stenod.protocol import TOPIC_FINAL, TOPIC_PREFIX, Event, Final, Heartbeat, 
 log = logging.getLogger(__name__)
 
 DEFAULT_SILENCE_S = 3.0
+RECEIVE_HWM = 1000
+"""Events ZeroMQ queues for a subscriber that is busy (RCVHWM); beyond that, and the daemon's own
+queue for it, events are dropped and the ``seq`` gap leads to a snapshot."""
 _MAX_REMEMBERED_UTTS = 10_000
 
 
@@ -150,8 +153,14 @@ class Subscriber:
         self._ctl = ControlClient(control, timeout, context=self._ctx)
         self._sub: zmq.Socket | None = self._ctx.socket(zmq.SUB)
         self._sub.setsockopt(zmq.LINGER, 0)
-        self._sub.setsockopt(zmq.HEARTBEAT_IVL, 1000)  # notice dead TCP peers; harmless on ipc
-        self._sub.setsockopt(zmq.HEARTBEAT_TIMEOUT, 3000)
+        self._sub.setsockopt(zmq.RCVHWM, RECEIVE_HWM)
+        # Dead TCP peers are noticed by the kernel's keepalive, not ZMTP heartbeats: those time out
+        # while a busy subscriber's queue is full (libzmq stops reading the connection, PONGs
+        # included) and the connection then stops delivering for good (libzmq issues 3937, 4767).
+        self._sub.setsockopt(zmq.TCP_KEEPALIVE, 1)
+        self._sub.setsockopt(zmq.TCP_KEEPALIVE_IDLE, 10)
+        self._sub.setsockopt(zmq.TCP_KEEPALIVE_INTVL, 2)
+        self._sub.setsockopt(zmq.TCP_KEEPALIVE_CNT, 3)
         self._sub.setsockopt(zmq.SUBSCRIBE, TOPIC_PREFIX.encode())
         try:
             curve(self._sub, events)

@@ -28,6 +28,11 @@ log = logging.getLogger("stenod.publish")
 
 ControlHandler = Callable[[dict], dict]
 
+SEND_HWM = 1000
+"""Events the PUB socket queues per subscriber (ZeroMQ's SNDHWM) before it drops that subscriber's
+next ones: minutes of a live stream, under a megabyte. A subscriber that stops reading never
+blocks the daemon; when it reads again it sees a jump in ``seq`` and recovers finals by snapshot."""
+
 
 class ControlError(Exception):
     """A control request that is understood but cannot be done; becomes {"ok": false}."""
@@ -160,7 +165,7 @@ class Publisher(threading.Thread):
                 # request without a reply; requests over the protocol's limit get an error reply
                 # instead (every peer that can reach the socket is the user or a CURVE client).
                 if sock is pub:
-                    sock.setsockopt(zmq.SNDHWM, 100_000)  # a slow subscriber gets time to catch up
+                    sock.setsockopt(zmq.SNDHWM, SEND_HWM)
                 sock.bind(ep)
         except (SocketDirError, CurveKeyError, zmq.ZMQError) as exc:
             self.error = f"cannot bind {ep}: {exc}" if isinstance(exc, zmq.ZMQError) else str(exc)
@@ -265,6 +270,11 @@ class Publisher(threading.Thread):
             return protocol.error_reply(str(exc))
         cmd = req["cmd"]
         if cmd == "snapshot":
+            try:
+                protocol.check_fields(req)
+            except ProtocolError as exc:
+                self.bad_requests += 1
+                return protocol.error_reply(str(exc))
             return protocol.ok_reply(session=self.session, seq=self.seq, finals=list(self.finals))
         try:
             result = self.handler(req)

@@ -30,11 +30,13 @@ from stenod.daemon.vad import SileroStage
 from stenod.daemon.stats import Stats
 from stenod.daemon.supervise import Supervisor, fault_point
 from stenod.keys import CurveKeyError, Keys, is_tcp, keys_dir
-from stenod.protocol import Final
+from stenod.protocol import Final, ProtocolError, check_fields
 
 log = logging.getLogger("stenod")
 STOP_GRACE_S = 5.0
 """After a stop request, how long the worker gets to publish the finals still pending."""
+COMMAND_FIELDS = {"dictation": ("state",), "ptt": ("action",)}
+"""The fields a control command takes besides ``cmd`` (the others take none)."""
 
 
 class ServiceError(RuntimeError):
@@ -110,6 +112,10 @@ class Daemon:
         if handler is None:
             known = ", ".join(sorted([*self.handlers, "snapshot"]))
             raise ControlError(f"unknown command {req['cmd']!r}; known: {known}")
+        try:
+            check_fields(req, COMMAND_FIELDS.get(req["cmd"], ()))
+        except ProtocolError as exc:
+            raise ControlError(str(exc)) from None
         return handler(req)
 
     def _cmd_pause(self, req: dict) -> dict:
