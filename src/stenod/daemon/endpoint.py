@@ -44,7 +44,7 @@ class SentenceEnd:
 class SentenceRule:
     """When a transcript ends a sentence; see the module docstring."""
 
-    min_logprob: float = -0.4
+    min_logprob: float = -0.5
     """The last ``tail_tokens`` tokens (the closing mark and the word before it) must each have at
     least this log-probability: the model is sure the sentence ends there."""
     tail_tokens: int = 2

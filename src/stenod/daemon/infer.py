@@ -133,6 +133,16 @@ class Timeline:
         return self.origin_ns() + int(sample / SAMPLE_RATE / self.speed * 1e9)
 
 
+@dataclass(frozen=True)
+class _Decoded:
+    """One decode of an utterance's audio up to sample ``end``, started at ``started_ns``
+    (monotonic): when the final's decode started is part of its latency budget."""
+
+    end: int
+    t: Transcript
+    started_ns: int
+
+
 @dataclass
 class _Utterance:
     utt: int
@@ -144,8 +154,8 @@ class _Utterance:
     shown: bool = False  # a non-empty partial was published
     dictation: bool = False  # spoken while dictation was on (see daemon.gate)
     tentative_end: int | None = None
-    early: tuple[int, Transcript] | None = None
-    last: tuple[int, Transcript] | None = None  # the latest decode: (end sample, transcript)
+    early: _Decoded | None = None  # the decode started at the tentative end
+    last: _Decoded | None = None  # the latest decode
     tokens: list[int] = field(default_factory=list)  # latest decoded tokens: the next decode's draft
     prompt: list[int] = field(default_factory=list)  # vocabulary and previous text, for every decode
     stabilizer: Stabilizer = field(default_factory=Stabilizer)
@@ -264,14 +274,14 @@ class InferenceWorker(threading.Thread):
         if u is None:
             return
         if u.tentative_end is not None and u.early is None:
-            if self.final_beams == 1 and u.last is not None and u.last[0] == u.tentative_end:
+            if self.final_beams == 1 and u.last is not None and u.last.end == u.tentative_end:
                 u.early = u.last  # the last partial already decoded exactly this audio
                 self._judge_end(u)
                 return
             n = u.tentative_end - u.start
             t = self._decode(u, n, cancel=lambda: u.utt in self.inbox.resumed, beams=self.final_beams)
             if t is not None:
-                u.early = (u.tentative_end, t)
+                u.early = u.last
                 self._judge_end(u)
                 self._partial(u, t, n)
         elif u.tentative_end is None and u.length - u.decoded_to >= self.partial_samples \
@@ -283,14 +293,15 @@ class InferenceWorker(threading.Thread):
 
     def _judge_end(self, u: _Utterance) -> None:
         """Text-aware endpointing: tell the segmenter when the early decode closes a sentence."""
-        if self.endpoint is not None and u.early is not None and self.endpoint.ends_sentence(u.early[1]):
-            self.inbox.post_verdict(SentenceEnd(u.utt, u.early[0]))
+        if self.endpoint is not None and u.early is not None and self.endpoint.ends_sentence(u.early.t):
+            self.inbox.post_verdict(SentenceEnd(u.utt, u.early.end))
 
     def _decode(self, u: _Utterance, n: int, cancel=None, beams: int = 1) -> Transcript | None:
         """Decode the utterance's first `n` samples, using its latest tokens as a draft (greedy)
         or with beam search. Returns None when `cancel()` became true during the decode."""
         audio = u.audio_until(min(max(0, n), u.length))
-        self.busy_since = time.monotonic()
+        started_ns = time.monotonic_ns()
+        self.busy_since = started_ns / 1e9
         try:
             fault_point("decode")
             t = self.backend.transcribe(audio, draft=u.tokens if beams == 1 else None, cancel=cancel,
@@ -301,7 +312,9 @@ class InferenceWorker(threading.Thread):
         except (RuntimeError, ValueError) as exc:
             log.error("decoding utterance %d failed: %s", u.utt, exc)
             self.stats.count("decode_errors")
-            return Transcript(text="", guard=f"error: {exc}", audio_s=len(audio) / SAMPLE_RATE)
+            t = Transcript(text="", guard=f"error: {exc}", audio_s=len(audio) / SAMPLE_RATE)
+            u.last = _Decoded(u.start + n, t, started_ns)
+            return t
         finally:
             self.busy_since = None
         if not t.text and t.guard:
@@ -309,7 +322,7 @@ class InferenceWorker(threading.Thread):
         self.stats.record_decode(t)
         if t.tokens:
             u.tokens = list(t.tokens)
-        u.last = (u.start + n, t)
+        u.last = _Decoded(u.start + n, t, started_ns)
         return t
 
     def _partial(self, u: _Utterance, t: Transcript, n: int) -> None:
@@ -324,9 +337,13 @@ class InferenceWorker(threading.Thread):
 
     def _final(self, u: _Utterance, ev: UttEnd) -> None:
         endpoint_ns = time.monotonic_ns()
-        ahead = u.early if u.early is not None and u.early[0] == ev.end else u.last if self.final_beams == 1 else None
-        early = ahead is not None and ahead[0] == ev.end
-        t = ahead[1] if early else self._decode(u, ev.end - u.start, beams=self.final_beams)
+        ahead = u.early if u.early is not None and u.early.end == ev.end else u.last if self.final_beams == 1 else None
+        early = ahead is not None and ahead.end == ev.end
+        if ahead is not None and early:
+            t, started_ns = ahead.t, ahead.started_ns
+        else:
+            started_ns = time.monotonic_ns()
+            t = self._decode(u, ev.end - u.start, beams=self.final_beams)
         # The final is the decode of the whole utterance, even where it disagrees with words the
         # partials had agreed on: early partials of short audio can agree on a wrong beginning
         # that the full decode gets right (seen on the corpus), and the final must be the best text.
@@ -338,6 +355,7 @@ class InferenceWorker(threading.Thread):
             timings = {
                 "speech_start_ms": _ms(u.start), "speech_end_ms": _ms(ev.end), "end_reason": ev.reason,
                 "endpoint_mono_ns": endpoint_ns, "speech_end_mono_ns": speech_end_ns,
+                "decode_start_mono_ns": started_ns,
                 "stream_origin_mono_ns": self.timeline.origin_ns(),
                 "inference_ms": round(t.total_ms, 1), "encode_ms": round(t.encode_ms, 1),
                 "decode_ms": round(t.decode_ms, 1), "early_decode": early,
