@@ -195,3 +195,14 @@ def test_without_the_rule_the_worker_posts_nothing():
     r.put(EndOfStream())
     assert r.done.wait(10)
     assert r.inbox.take_verdicts() == []
+
+
+def test_a_long_pause_awaiting_a_verdict_keeps_its_audio_when_speech_resumes():
+    cfg = VadConfig(hangover_ms=300, early_ms=120, resume_ms=30, open_hangover_ms=900, split_search_s=0.3,
+                    max_utterance_s=20.0)  # a short split search: the history must still cover the pause
+    s = Segmenter(cfg, SR, vad=energy_vad, verdicts=True)
+    x = signal(("sil", 10), ("tone", 30), ("sil", 25), ("tone", 20), ("sil", 31))
+    events = feed_frames(s, x, 0)
+    start, pcm = audio_of(events, 1)
+    assert of(events, UttEnd) == [UttEnd(1, 85 * F, "silence")]
+    assert np.array_equal(pcm, x[start:85 * F])  # the 750 ms pause is forwarded whole

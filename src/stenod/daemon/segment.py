@@ -79,7 +79,8 @@ class VadConfig:
     onset_ms: int = 90
     """Consecutive voiced audio needed to start an utterance (filters clicks)."""
     hangover_ms: int = 360
-    """Silence that ends an utterance: the main end-of-speech latency."""
+    """Silence that ends an utterance: the main end-of-speech latency. With text endpointing
+    (the daemon's default) the decode's verdict decides instead: see ``text_endpoint``."""
     preroll_ms: int = 300
     """Audio kept before the onset so the first syllable is not lost."""
     early_ms: int = 120
@@ -258,7 +259,7 @@ class Segmenter:
         self._text = verdicts and cfg.text_endpoint and self._early > 0
         self._max = round(cfg.max_utterance_s * sample_rate)
         self._search = round(cfg.split_search_s * sample_rate)
-        keep = max(self._search // self._flen + 1, self._pre + self._onset, self._hang)
+        keep = max(self._search // self._flen + 1, self._pre + self._onset, self._open_hang)
         self._hist: deque[_Frame] = deque(maxlen=keep + 1)
 
         self._next: int | None = None  # stream index one past the last sample fed
