@@ -6,11 +6,12 @@ first silence frames) it starts the final decode at once, in parallel with the h
 the utterance then ends where the tentative end said, that decode is the final, otherwise it is
 discarded. With text-aware endpointing (`daemon/endpoint.py`) the worker tells the segmenter,
 through the inbox, when that decode closes a sentence, and the segmenter ends the utterance
-without waiting out the hangover. Finals may decode with beam search (`[decode] final_beams`); partials stay greedy, and
-a partial is reused as the final only when finals are greedy too. Every decode gets the prompt of
-its utterance: the vocabulary and the session's recent finals (`context.py`). Publishing rules for one utterance: `speech.start` at onset, partials with non-empty
-text, one `final` when the text is non-empty or a partial was shown (an empty final retracts it),
-and `speech.end` always.
+without waiting out the hangover. Finals may decode with beam search (`[decode] final_beams`);
+partials stay greedy, and a partial is reused as the final only when finals are greedy too. Every
+decode gets the prompt of its utterance: the vocabulary and the session's recent finals
+(`context.py`). Publishing rules for one utterance: `speech.start` at onset, partials with
+non-empty text, one `final` when the text is non-empty or a partial was shown (an empty final
+retracts it), and `speech.end` always.
 """
 
 from __future__ import annotations

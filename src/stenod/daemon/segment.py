@@ -19,8 +19,8 @@ a small state machine over them:
 * **text-aware endpointing** (a segmenter built with ``verdicts=True`` and ``text_endpoint``
   on): the inference worker reads the decode started at the tentative end
   (:mod:`stenod.daemon.endpoint`). If it closes a sentence, :meth:`Segmenter.sentence_end` ends
-  the utterance at once (reason ``"sentence"``), even before ``hangover_ms``; if no such word
-  comes, the pause is taken for one inside the sentence and the utterance ends after
+  the utterance at once (reason ``"sentence"``), even before ``hangover_ms``; until that verdict
+  comes, the pause is taken for one inside the sentence, and the utterance ends after
   ``open_hangover_ms`` of silence instead of ``hangover_ms``. A verdict that comes after the
   speech resumed is ignored (the utterance goes on); speech after an early end starts the next
   utterance as usual (onset, pre-roll that never reaches before the end).
