@@ -75,7 +75,8 @@ def test_score_missing_utterances_wrong_words_speed_and_startup():
     origin = 100 * 10**9
     arrivals = [  # at speed 2, stream second t is due at origin + t / 2
         _final(1, "gamma delta", 3.7, 6.2, 100 + 3.0 + 0.4, endpoint_mono_ns=origin + int(3.2e9),
-               inference_ms=150.0, early_decode=True),
+               inference_ms=150.0, early_decode=True, decode_start_mono_ns=origin + int(3.0e9),
+               end_reason="sentence"),
         _final(2, "epsilon zeta", 7.7, 9.2, 100 + 4.5 + 0.3, early_decode=False),
     ]
     s = score_stream(plan, arrivals, origin_ns=origin, speed=2.0, ready_ns=origin + int(1.5e9))
@@ -87,6 +88,9 @@ def test_score_missing_utterances_wrong_words_speed_and_startup():
     assert s.breakdown["true_end_to_endpoint_ms_p50"] == pytest.approx(200.0)
     assert s.breakdown["endpoint_to_received_ms_p50"] == pytest.approx(200.0)
     assert s.breakdown["early_decode_share"] == 0.5
+    assert s.breakdown["true_end_to_decode_start_ms_p50"] == pytest.approx(0.0)  # the final decode's budget
+    assert s.breakdown["decode_end_to_endpoint_ms_p50"] == pytest.approx(50.0)
+    assert s.breakdown["sentence_end_share"] == 1.0
 
 
 def test_score_with_no_finals_at_all():

@@ -15,6 +15,7 @@ from daemon_helpers import run_to_end
 from model_fixtures import bundled_model, stenod_env  # noqa: F401
 from stenod.asr.backend import BackendOptions, load_backend
 from stenod.bench.corpus import load_corpus, write_subset
+from stenod.config import DecodeConfig
 from stenod.daemon.context import PromptContext
 
 NAMES = ["Please forward the Kubernetes report to Doctor Nguyen.",
@@ -50,7 +51,7 @@ def test_beam_finals_equal_offline_beam_decodes_with_the_same_prompt(corpus, ste
     context = PromptContext(reset_s=20.0)
     for f in finals:
         a, b = f["audio"]["start_ms"] * 16, f["audio"]["end_ms"] * 16
-        prompt = backend.encode_prompt((), context.text_for(a), 96)
+        prompt = backend.encode_prompt((), context.text_for(a), DecodeConfig().prompt_tokens)
         offline = backend.transcribe(audio[a:b], prompt=prompt or None, beams=3)
         assert f["text"] == offline.text
         assert f["timings"]["prompt_tokens"] == len(prompt)

@@ -298,7 +298,8 @@ class DecodeConfig:
     prompt: bool = True
     """Give Whisper the session's previous finals as context (its ``prompt_ids``)."""
     prompt_tokens: int = 96
-    """At most this many tokens of previous text (and vocabulary) in the prompt (Whisper takes 223)."""
+    """At most this many tokens of previous text (and vocabulary) in the prompt (Whisper takes 223).
+    Every decoder pass reads them: see docs/benchmarks.md for what 32 costs and saves."""
     prompt_reset_s: float = 20.0
     """A pause longer than this starts a new context: the previous finals are forgotten."""
     vocabulary: tuple[str, ...] = ()

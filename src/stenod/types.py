@@ -20,6 +20,8 @@ class Transcript:
     tokens: tuple[int, ...] = ()
     no_speech_prob: float = 0.0
     avg_logprob: float = 0.0
+    token_logprobs: tuple[float, ...] = ()  # of the decoded (not forced) tokens, the last of `tokens`;
+    # beam search gives each the beam's mean score
     guard: str | None = None
     audio_s: float = 0.0
     encode_ms: float = 0.0

@@ -332,8 +332,9 @@ class WhisperBackend:
         avg_lp = float(np.mean(logprobs)) if logprobs else 0.0
         verdict = judge(forced + tokens, nsp, avg_lp, hit_cap, self.decode, self.options.guards)
         text = self.decode(verdict.tokens) if verdict.keep else ""
+        kept = tuple(logprobs[:max(0, len(verdict.tokens) - len(forced))]) if verdict.keep else ()
         return Transcript(text=text, tokens=tuple(verdict.tokens), no_speech_prob=nsp, avg_logprob=avg_lp,
-                          guard=verdict.reason, audio_s=duration, encode_ms=(t1 - t0) * 1e3,
+                          token_logprobs=kept, guard=verdict.reason, audio_s=duration, encode_ms=(t1 - t0) * 1e3,
                           decode_ms=(t2 - t1) * 1e3, extra=extra)
 
     def _no_speech(self, enc) -> float:

@@ -126,6 +126,11 @@ def format_report(r: dict[str, Any]) -> str:
                          f"p50 {_f(b['endpoint_to_received_ms_p50'], '.0f', ' ms')}; decode p50 "
                          f"{_f(b.get('inference_ms_p50'), '.0f', ' ms')}, early finals "
                          f"{_f(None if share is None else 100 * share, '.0f', ' %')}")
+        if b.get("true_end_to_decode_start_ms_p50") is not None:
+            share = b.get("sentence_end_share")
+            lines.append(f"  final decode       starts p50 {_f(b['true_end_to_decode_start_ms_p50'], '.0f', ' ms')} after "
+                         f"the true end, its end -> endpoint p50 {_f(b.get('decode_end_to_endpoint_ms_p50'), '.0f', ' ms')}"
+                         f"; ended early on a sentence {_f(None if share is None else 100 * share, '.0f', ' %')}")
         statuses = [u["status"] for u in (r.get("details") or {}).get("utterances", [])]
         if statuses:
             lines.append("  per utterance      " + " ".join(STATUS_MARK[st] for st in statuses)
@@ -168,6 +173,10 @@ COMPARE_ROWS = (
     ("final latency max ms", "streaming.final_latency_ms.max", ".0f"),
     ("first partial p50 ms", "streaming.first_partial_ms.p50", ".0f"),
     ("decode p50 ms", "streaming.latency_breakdown.inference_ms_p50", ".0f"),
+    ("true end->endpoint p50", "streaming.latency_breakdown.true_end_to_endpoint_ms_p50", ".0f"),
+    ("final decode start p50", "streaming.latency_breakdown.true_end_to_decode_start_ms_p50", ".0f"),
+    ("decode end->endpoint p50", "streaming.latency_breakdown.decode_end_to_endpoint_ms_p50", ".0f"),
+    ("sentence ends share", "streaming.latency_breakdown.sentence_end_share", ".2f"),
     ("hallucinated words", "streaming.hallucinated_words", "d"),
     ("idle CPU % of a core", "resources.idle_cpu_pct", ".2f"), ("peak RSS MB", "resources.peak_rss_mb", ".0f"),
     ("ready s", "resources.ready_s", ".1f"), ("other load % of a core", "resources.other_load_pct", ".0f"),

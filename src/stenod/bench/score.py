@@ -233,8 +233,11 @@ def _breakdown(utts: list[UtteranceScore], finals: list[FinalScore], due_ns) -> 
     the daemon's end of speech lies from the true end, true end -> the daemon's endpoint (the
     worker handling the end: hangover wait, plus any decode it had to finish first, the early
     final decode included), endpoint -> received (a late decode, publishing, transport), and the
-    daemon's own view (its speech end -> its publish time)."""
+    daemon's own view (its speech end -> its publish time). The final decode's own budget: true end
+    -> its start (VAD end offset, ``early_ms``, any partial decode it waited behind), its length,
+    and its end -> the endpoint (the rest of the hangover, or the text endpointing round trip)."""
     vad, endpoint, after, daemon, infer, early = [], [], [], [], [], []
+    start, waited, sentence = [], [], []
     for u in utts:
         if not u.finals or u.before_ready:
             continue
@@ -251,7 +254,15 @@ def _breakdown(utts: list[UtteranceScore], finals: list[FinalScore], due_ns) -> 
             infer.append(float(t["inference_ms"]))
         if "early_decode" in t:
             early.append(bool(t["early_decode"]))
-    return {"vad_end_offset_ms_p50": _p50(vad), "true_end_to_endpoint_ms_p50": _p50(endpoint),
+        if isinstance(t.get("decode_start_mono_ns"), int):
+            start.append((t["decode_start_mono_ns"] - due_ns(u.span.end)) / 1e6)
+            if isinstance(t.get("endpoint_mono_ns"), int) and isinstance(t.get("inference_ms"), (int, float)):
+                waited.append((t["endpoint_mono_ns"] - t["decode_start_mono_ns"]) / 1e6 - t["inference_ms"])
+        if "end_reason" in t:
+            sentence.append(t["end_reason"] == "sentence")
+    return {"true_end_to_decode_start_ms_p50": _p50(start), "decode_end_to_endpoint_ms_p50": _p50(waited),
+            "sentence_end_share": round(sum(sentence) / len(sentence), 3) if sentence else None,
+            "vad_end_offset_ms_p50": _p50(vad), "true_end_to_endpoint_ms_p50": _p50(endpoint),
             "endpoint_to_received_ms_p50": _p50(after), "inference_ms_p50": _p50(infer),
             "daemon_reported_ms_p50": _p50(daemon),
             "early_decode_share": round(sum(early) / len(early), 3) if early else None}

@@ -4,11 +4,14 @@ Each pass it takes *all* queued events, so when it falls behind, partials are co
 newest state of an utterance is decoded) while finals are never dropped. At a tentative end (the
 first silence frames) it starts the final decode at once, in parallel with the hangover wait; if
 the utterance then ends where the tentative end said, that decode is the final, otherwise it is
-discarded. Finals may decode with beam search (`[decode] final_beams`); partials stay greedy, and
-a partial is reused as the final only when finals are greedy too. Every decode gets the prompt of
-its utterance: the vocabulary and the session's recent finals (`context.py`). Publishing rules for one utterance: `speech.start` at onset, partials with non-empty
-text, one `final` when the text is non-empty or a partial was shown (an empty final retracts it),
-and `speech.end` always.
+discarded. With text-aware endpointing (`daemon/endpoint.py`) the worker tells the segmenter,
+through the inbox, when that decode closes a sentence, and the segmenter ends the utterance
+without waiting out the hangover. Finals may decode with beam search (`[decode] final_beams`);
+partials stay greedy, and a partial is reused as the final only when finals are greedy too. Every
+decode gets the prompt of its utterance: the vocabulary and the session's recent finals
+(`context.py`). Publishing rules for one utterance: `speech.start` at onset, partials with
+non-empty text, one `final` when the text is non-empty or a partial was shown (an empty final
+retracts it), and `speech.end` always.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from stenod import SAMPLE_RATE
 from stenod.daemon.gate import UttDictation
 from stenod.config import DecodeConfig
 from stenod.daemon.context import PromptContext
+from stenod.daemon.endpoint import SentenceEnd, SentenceRule
 from stenod.daemon.segment import UttAudio, UttEnd, UttResumed, UttStart, UttTentativeEnd
 from stenod.daemon.stabilize import Stabilizer
 from stenod.daemon.supervise import fault_point
@@ -50,7 +54,8 @@ class ReloadModel:
 class Inbox:
     """The queue from the VAD thread to the worker, with flags an in-flight decode polls: a
     partial decode is abandoned when an end of speech is queued (the final matters more), an
-    early final decode when speech resumed (its audio is no longer the whole utterance)."""
+    early final decode when speech resumed (its audio is no longer the whole utterance). Back the
+    other way it carries the worker's :class:`SentenceEnd` verdicts to the VAD thread."""
 
     def __init__(self, maxsize: int = 100_000):
         self._q: queue.Queue = queue.Queue(maxsize=maxsize)
@@ -59,6 +64,7 @@ class Inbox:
         self.resumed: set[int] = set()  # utterances whose speech resumed after a tentative end
         self._backlog = 0  # samples of audio queued and not yet taken by the worker
         self._backlog_lock = threading.Lock()
+        self._verdicts: queue.SimpleQueue[SentenceEnd] = queue.SimpleQueue()
 
     @property
     def backlog_s(self) -> float:
@@ -90,6 +96,19 @@ class Inbox:
         partial whose audio ends exactly where speech ended is the final's decode: keep it)."""
         return self.ending.is_set() and self.end_sample != end
 
+    def post_verdict(self, verdict: SentenceEnd) -> None:
+        """Worker side: an early decode closes a sentence."""
+        self._verdicts.put(verdict)
+
+    def take_verdicts(self) -> list[SentenceEnd]:
+        """VAD thread side: the verdicts posted since the last call, oldest first."""
+        out: list[SentenceEnd] = []
+        while True:
+            try:
+                out.append(self._verdicts.get_nowait())
+            except queue.Empty:
+                return out
+
     def take_all(self) -> list:
         """Block for one event, then return it with everything else queued."""
         items = [self._q.get()]
@@ -115,6 +134,16 @@ class Timeline:
         return self.origin_ns() + int(sample / SAMPLE_RATE / self.speed * 1e9)
 
 
+@dataclass(frozen=True)
+class _Decoded:
+    """One decode of an utterance's audio up to sample ``end``, started at ``started_ns``
+    (monotonic): when the final's decode started is part of its latency budget."""
+
+    end: int
+    t: Transcript
+    started_ns: int
+
+
 @dataclass
 class _Utterance:
     utt: int
@@ -126,8 +155,8 @@ class _Utterance:
     shown: bool = False  # a non-empty partial was published
     dictation: bool = False  # spoken while dictation was on (see daemon.gate)
     tentative_end: int | None = None
-    early: tuple[int, Transcript] | None = None
-    last: tuple[int, Transcript] | None = None  # the latest decode: (end sample, transcript)
+    early: _Decoded | None = None  # the decode started at the tentative end
+    last: _Decoded | None = None  # the latest decode
     tokens: list[int] = field(default_factory=list)  # latest decoded tokens: the next decode's draft
     prompt: list[int] = field(default_factory=list)  # vocabulary and previous text, for every decode
     stabilizer: Stabilizer = field(default_factory=Stabilizer)
@@ -153,7 +182,8 @@ class _Utterance:
 class InferenceWorker(threading.Thread):
     def __init__(self, load: Callable[[], object], inbox: Inbox, publish: Callable[[object], None],
                  timeline: Timeline, partial_interval_s: float, preroll_s: float, stats, on_ready: Callable[[object], None],
-                 on_done: Callable[[str | None], None], decode: DecodeConfig = DecodeConfig()):
+                 on_done: Callable[[str | None], None], decode: DecodeConfig = DecodeConfig(),
+                 endpoint: SentenceRule | None = None):
         super().__init__(name="inference", daemon=True)
         self.load, self.inbox, self.publish = load, inbox, publish
         self.timeline, self.stats = timeline, stats
@@ -163,6 +193,7 @@ class InferenceWorker(threading.Thread):
         self.first_partial_samples = int((partial_interval_s + preroll_s) * SAMPLE_RATE)
         self.on_ready, self.on_done = on_ready, on_done
         self.decode = decode
+        self.endpoint = endpoint  # the sentence rule of text-aware endpointing, or None (off)
         self.context = PromptContext(decode.prompt_reset_s)
         self.final_beams = 1  # set for the backend's device once it is loaded
         self.backend = None
@@ -244,13 +275,15 @@ class InferenceWorker(threading.Thread):
         if u is None:
             return
         if u.tentative_end is not None and u.early is None:
-            if self.final_beams == 1 and u.last is not None and u.last[0] == u.tentative_end:
+            if self.final_beams == 1 and u.last is not None and u.last.end == u.tentative_end:
                 u.early = u.last  # the last partial already decoded exactly this audio
+                self._judge_end(u)
                 return
             n = u.tentative_end - u.start
             t = self._decode(u, n, cancel=lambda: u.utt in self.inbox.resumed, beams=self.final_beams)
             if t is not None:
-                u.early = (u.tentative_end, t)
+                u.early = u.last
+                self._judge_end(u)
                 self._partial(u, t, n)
         elif u.tentative_end is None and u.length - u.decoded_to >= self.partial_samples \
                 and u.length >= self.first_partial_samples:
@@ -259,11 +292,17 @@ class InferenceWorker(threading.Thread):
             if t is not None:
                 self._partial(u, t, n)
 
+    def _judge_end(self, u: _Utterance) -> None:
+        """Text-aware endpointing: tell the segmenter when the early decode closes a sentence."""
+        if self.endpoint is not None and u.early is not None and self.endpoint.ends_sentence(u.early.t):
+            self.inbox.post_verdict(SentenceEnd(u.utt, u.early.end))
+
     def _decode(self, u: _Utterance, n: int, cancel=None, beams: int = 1) -> Transcript | None:
         """Decode the utterance's first `n` samples, using its latest tokens as a draft (greedy)
         or with beam search. Returns None when `cancel()` became true during the decode."""
         audio = u.audio_until(min(max(0, n), u.length))
-        self.busy_since = time.monotonic()
+        started_ns = time.monotonic_ns()
+        self.busy_since = started_ns / 1e9
         try:
             fault_point("decode")
             t = self.backend.transcribe(audio, draft=u.tokens if beams == 1 else None, cancel=cancel,
@@ -274,7 +313,9 @@ class InferenceWorker(threading.Thread):
         except (RuntimeError, ValueError) as exc:
             log.error("decoding utterance %d failed: %s", u.utt, exc)
             self.stats.count("decode_errors")
-            return Transcript(text="", guard=f"error: {exc}", audio_s=len(audio) / SAMPLE_RATE)
+            t = Transcript(text="", guard=f"error: {exc}", audio_s=len(audio) / SAMPLE_RATE)
+            u.last = _Decoded(u.start + n, t, started_ns)
+            return t
         finally:
             self.busy_since = None
         if not t.text and t.guard:
@@ -282,7 +323,7 @@ class InferenceWorker(threading.Thread):
         self.stats.record_decode(t)
         if t.tokens:
             u.tokens = list(t.tokens)
-        u.last = (u.start + n, t)
+        u.last = _Decoded(u.start + n, t, started_ns)
         return t
 
     def _partial(self, u: _Utterance, t: Transcript, n: int) -> None:
@@ -297,9 +338,13 @@ class InferenceWorker(threading.Thread):
 
     def _final(self, u: _Utterance, ev: UttEnd) -> None:
         endpoint_ns = time.monotonic_ns()
-        ahead = u.early if u.early is not None and u.early[0] == ev.end else u.last if self.final_beams == 1 else None
-        early = ahead is not None and ahead[0] == ev.end
-        t = ahead[1] if early else self._decode(u, ev.end - u.start, beams=self.final_beams)
+        ahead = u.early if u.early is not None and u.early.end == ev.end else u.last if self.final_beams == 1 else None
+        early = ahead is not None and ahead.end == ev.end
+        if ahead is not None and early:
+            t, started_ns = ahead.t, ahead.started_ns
+        else:
+            started_ns = time.monotonic_ns()
+            t = self._decode(u, ev.end - u.start, beams=self.final_beams)
         # The final is the decode of the whole utterance, even where it disagrees with words the
         # partials had agreed on: early partials of short audio can agree on a wrong beginning
         # that the full decode gets right (seen on the corpus), and the final must be the best text.
@@ -311,11 +356,13 @@ class InferenceWorker(threading.Thread):
             timings = {
                 "speech_start_ms": _ms(u.start), "speech_end_ms": _ms(ev.end), "end_reason": ev.reason,
                 "endpoint_mono_ns": endpoint_ns, "speech_end_mono_ns": speech_end_ns,
+                "decode_start_mono_ns": started_ns,
                 "stream_origin_mono_ns": self.timeline.origin_ns(),
                 "inference_ms": round(t.total_ms, 1), "encode_ms": round(t.encode_ms, 1),
                 "decode_ms": round(t.decode_ms, 1), "early_decode": early,
                 "no_speech_prob": round(t.no_speech_prob, 4), "avg_logprob": round(t.avg_logprob, 4),
-                "guard": t.guard, "beams": self.final_beams, "prompt_tokens": len(u.prompt), **t.extra,
+                "guard": t.guard, "beams": self.final_beams, "prompt_tokens": len(u.prompt),
+                "end_logprob": round(min(t.token_logprobs[-2:]), 4) if t.token_logprobs else None, **t.extra,
             }
             u.rev += 1
             self.publish(Final(utt=u.utt, rev=u.rev, audio=AudioSpan(_ms(u.start), _ms(ev.end)), text=text,

@@ -16,6 +16,14 @@ a small state machine over them:
 * after ``early_ms`` of silence a :class:`UttTentativeEnd` is announced, so the inference worker
   can start the final decode while the rest of the hangover elapses; :class:`UttResumed` takes it
   back if speech returns. After ``hangover_ms`` of silence the utterance ends (:class:`UttEnd`).
+* **text-aware endpointing** (a segmenter built with ``verdicts=True`` and ``text_endpoint``
+  on): the inference worker reads the decode started at the tentative end
+  (:mod:`stenod.daemon.endpoint`). If it closes a sentence, :meth:`Segmenter.sentence_end` ends
+  the utterance at once (reason ``"sentence"``), even before ``hangover_ms``; until that verdict
+  comes, the pause is taken for one inside the sentence, and the utterance ends after
+  ``open_hangover_ms`` of silence instead of ``hangover_ms``. A verdict that comes after the
+  speech resumed is ignored (the utterance goes on); speech after an early end starts the next
+  utterance as usual (onset, pre-roll that never reaches before the end).
 * an utterance reaching ``max_utterance_s`` is split at the start of the longest unvoiced run in
   its last ``split_search_s`` (latest run on ties), or cut where it stands if there is none. The
   next utterance starts exactly at the split point and its audio (already forwarded to the old
@@ -38,9 +46,10 @@ from typing import Literal, NamedTuple, Union
 
 import numpy as np
 
+from stenod.daemon.endpoint import SentenceEnd
 from stenod.daemon.vad import FrameVad, NeuralStage
 
-EndReason = Literal["silence", "max_length", "flush", "gap"]
+EndReason = Literal["silence", "sentence", "max_length", "flush", "gap"]
 
 
 def _check_int(name: str, value: object, lo: int, hi: int | None = None) -> None:
@@ -70,7 +79,8 @@ class VadConfig:
     onset_ms: int = 90
     """Consecutive voiced audio needed to start an utterance (filters clicks)."""
     hangover_ms: int = 360
-    """Silence that ends an utterance: the main end-of-speech latency."""
+    """Silence that ends an utterance: the main end-of-speech latency. With text endpointing
+    (the daemon's default) the decode's verdict decides instead: see ``text_endpoint``."""
     preroll_ms: int = 300
     """Audio kept before the onset so the first syllable is not lost."""
     early_ms: int = 120
@@ -91,6 +101,16 @@ class VadConfig:
     """Confirm webrtcvad's speech frames with silero-vad (the daemon; see daemon/vad.py)."""
     neural_threshold: float = 0.5
     """silero-vad speech probability a frame needs."""
+    text_endpoint: bool = True
+    """End an utterance as soon as the decode at its tentative end closes a sentence, and wait up
+    to ``open_hangover_ms`` when it does not (the daemon; needs ``early_ms`` > 0)."""
+    open_hangover_ms: int = 800
+    """With ``text_endpoint``: silence that ends an utterance whose text does not close a
+    sentence (a pause inside one); at least ``hangover_ms``."""
+    sentence_logprob: float = -0.5
+    """With ``text_endpoint``: the log-probability the closing mark and the word before it need
+    each for the text to count as a finished sentence (0 = certain; -0.5 is p >= 0.6; on the
+    corpora every final's is above -0.41 with the previous text as prompt)."""
     max_utterance_s: float = 20.0
     """Utterances are split before reaching this length (Whisper's window is 30 s)."""
     split_search_s: float = 3.0
@@ -118,6 +138,15 @@ class VadConfig:
         if isinstance(self.neural_threshold, bool) or not isinstance(self.neural_threshold, (int, float)) \
                 or not 0.0 < self.neural_threshold < 1.0:
             raise ValueError(f"neural_threshold: must be a number in (0, 1), got {self.neural_threshold!r}")
+        if not isinstance(self.text_endpoint, bool):
+            raise ValueError(f"text_endpoint: expected true or false, got {self.text_endpoint!r}")
+        _check_int("open_hangover_ms", self.open_hangover_ms, 1)
+        if self.open_hangover_ms < self.hangover_ms:
+            raise ValueError(f"open_hangover_ms: must be at least hangover_ms ({self.hangover_ms}), "
+                             f"got {self.open_hangover_ms}")
+        if isinstance(self.sentence_logprob, bool) or not isinstance(self.sentence_logprob, (int, float)) \
+                or not -10.0 <= self.sentence_logprob <= 0.0:
+            raise ValueError(f"sentence_logprob: must be a number in -10..0, got {self.sentence_logprob!r}")
         if self.early_ms >= self.hangover_ms:
             raise ValueError(f"early_ms: must be less than hangover_ms ({self.hangover_ms}), got {self.early_ms}")
         max_s = _check_seconds("max_utterance_s", self.max_utterance_s)
@@ -202,7 +231,10 @@ class Segmenter:
         sample_rate: int = 16000,
         vad: Callable[[bytes], bool] | None = None,
         neural: NeuralStage | None = None,
+        verdicts: bool = False,
     ) -> None:
+        """``verdicts``: a worker answers tentative ends with :meth:`sentence_end` (text-aware
+        endpointing, when ``cfg.text_endpoint`` is on too)."""
         cfg = cfg if cfg is not None else VadConfig()
         if sample_rate <= 0 or (sample_rate * cfg.frame_ms) % 1000:
             raise ValueError(f"sample_rate {sample_rate} does not give whole {cfg.frame_ms} ms frames")
@@ -223,9 +255,11 @@ class Segmenter:
         self._pre = frames(cfg.preroll_ms)
         self._early = frames(cfg.early_ms)
         self._resume = max(1, frames(cfg.resume_ms))
+        self._open_hang = max(self._hang, frames(cfg.open_hangover_ms))
+        self._text = verdicts and cfg.text_endpoint and self._early > 0
         self._max = round(cfg.max_utterance_s * sample_rate)
         self._search = round(cfg.split_search_s * sample_rate)
-        keep = max(self._search // self._flen + 1, self._pre + self._onset, self._hang)
+        keep = max(self._search // self._flen + 1, self._pre + self._onset, self._open_hang)
         self._hist: deque[_Frame] = deque(maxlen=keep + 1)
 
         self._next: int | None = None  # stream index one past the last sample fed
@@ -238,6 +272,7 @@ class Segmenter:
         self._last_voiced_end = 0
         self._silence_run = 0  # unvoiced frames since the last voiced one (speech state)
         self._tentative = False
+        self._hang_now = self._hang  # silence that ends the current pause (longer awaiting a verdict)
         self._resume_run = 0  # consecutive voiced frames inside a silence (speech state)
         self._voiced_run = 0  # consecutive voiced frames (idle state)
         self._floor = 0  # pre-roll never reaches before this (end of the previous utterance)
@@ -285,6 +320,17 @@ class Segmenter:
         self._flush_audio(events)
         return events
 
+    def sentence_end(self, ev: SentenceEnd) -> list[SegEvent]:
+        """The decode of ``utt`` up to ``ev.end`` closes a sentence: end the utterance now if it
+        is still in the pause that began at ``ev.end``; otherwise (speech resumed, the utterance
+        already ended, endpointing off) nothing happens."""
+        events: list[SegEvent] = []
+        if self._text and self._active and self._tentative and ev.utt == self._utt \
+                and ev.end == self._last_voiced_end:
+            self._end(events, ev.end, "sentence")
+            self._voiced_run = self._resume_run  # a blip in progress may be the next onset
+        return events
+
     def flush(self) -> list[SegEvent]:
         """End the open utterance, if any (reason ``"flush"``): end of file or stdin. An
         incomplete trailing frame stays buffered in case more audio follows."""
@@ -318,12 +364,12 @@ class Segmenter:
             self._last_voiced_end = end
             self._silence_run = 0
             self._tentative = False
+            self._hang_now = self._hang
         else:  # silence, or a voiced blip too short to resume: the hangover runs on
             self._silence_run += 1
             if self._early and not self._tentative and self._silence_run >= self._early:
-                self._emit(events, UttTentativeEnd(self._utt, self._last_voiced_end))
-                self._tentative = True
-            if self._silence_run >= self._hang:
+                self._tentative_end(events)
+            if self._silence_run >= self._hang_now:
                 self._end(events, self._last_voiced_end, "silence")
                 self._voiced_run = self._resume_run  # a blip that outlasted the hangover may be an onset
                 return
@@ -346,6 +392,7 @@ class Segmenter:
         self._last_voiced_end = start
         self._silence_run = 0
         self._tentative = False
+        self._hang_now = self._hang
         self._voiced_run = 0
         self._emit(events, UttStart(self._utt, start))
 
@@ -387,8 +434,14 @@ class Segmenter:
         self._last_voiced_end = rest[last].start + self._flen
         self._silence_run = len(rest) - last - 1
         if self._early and self._silence_run >= self._early:
-            self._emit(events, UttTentativeEnd(self._utt, self._last_voiced_end))
-            self._tentative = True
+            self._tentative_end(events)
+
+    def _tentative_end(self, events: list[SegEvent]) -> None:
+        """Announce the tentative end; with text endpointing the pause now lasts until a verdict
+        says the sentence is over, at most ``open_hangover_ms``."""
+        self._emit(events, UttTentativeEnd(self._utt, self._last_voiced_end))
+        self._tentative = True
+        self._hang_now = self._open_hang if self._text else self._hang
 
     def _gap(self, events: list[SegEvent]) -> None:
         """Audio was lost upstream: close the utterance and restart framing after the gap."""

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from stenod import SAMPLE_RATE
 from stenod.config import SECTIONS, Config, ConfigError, ModelConfig, journal_dir, resolve_endpoints, runtime_dir
 from stenod.daemon.capture import AudioGap, Source, SourceError, open_source, parse_source
+from stenod.daemon.endpoint import SentenceRule
 from stenod.daemon.gate import DictationGate, GateError, UtteranceGate
 from stenod.daemon.infer import EndOfStream, Inbox, InferenceWorker, ReloadModel, Timeline, status_event
 from stenod.daemon.journal import Journal
@@ -60,6 +61,8 @@ class VadThread(threading.Thread):
         flushed_at_end = False
         while True:
             fault_point("vad")
+            for verdict in self.inbox.take_verdicts():  # text-aware endpointing (daemon/endpoint.py)
+                self._put_all(self.seg.sentence_end(verdict))
             if self.ring.wait(0.1) and self.ring.available:
                 start, pcm = self.ring.read()
                 if self.d.state.paused.is_set():
@@ -250,9 +253,10 @@ class Daemon:
         self.publisher.on_publish(self._log_final)
         self.inbox = inbox = Inbox()
         neural = SileroStage() if cfg.vad.neural else None
-        vad = VadThread(self.ring, Segmenter(cfg.vad, neural=neural), inbox, self.source, self)
+        vad = VadThread(self.ring, Segmenter(cfg.vad, neural=neural, verdicts=True), inbox, self.source, self)
         worker = InferenceWorker(self._load, inbox, self.outbox.put, timeline, cfg.stream.partial_interval_s,
-                                 cfg.vad.preroll_ms / 1000, self.stats, self._on_ready, self._on_done, cfg.decode)
+                                 cfg.vad.preroll_ms / 1000, self.stats, self._on_ready, self._on_done, cfg.decode,
+                                 SentenceRule(cfg.vad.sentence_logprob) if cfg.vad.text_endpoint else None)
         supervisor = Supervisor(lambda limit: worker.busy_since is not None
                                 and time.monotonic() - worker.busy_since > limit)
         supervisor.watch(self.publisher)
