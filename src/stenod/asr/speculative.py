@@ -69,12 +69,6 @@ class AcceptanceStats:
         self.accepted += other.accepted
         self.rounds += other.rounds
 
-    def as_extra(self) -> dict:
-        """The keys the daemon's statistics and finals' timings read from `Transcript.extra`."""
-        rate = self.rate
-        return {"assistant_tokens_proposed": self.proposed, "assistant_tokens_accepted": self.accepted,
-                "assistant_rounds": self.rounds, "acceptance_rate": None if rate is None else round(rate, 4)}
-
 
 def _special_ids(model, tokenizer) -> dict:
     gc = model.generation_config
@@ -200,10 +194,10 @@ class Assistant:
     """The draft model of speculative decoding, on the main model's device and dtype."""
 
     def __init__(self, ref: ModelRef, main, share_encoder: bool | None = None):
-        from stenod.asr.backend import _load_pretrained
+        from stenod.asr.load import load_pretrained
 
         self.ref = ref
-        model, processor = _load_pretrained(ref, main.device, main.dtype, main.attention)
+        model, processor = load_pretrained(ref, main.device, main.dtype, main.attention)
         check_compatible(main.name, main.model, main.tokenizer, ref.name, model, processor.tokenizer)
         same = encoders_equal(main.model, model)
         if share_encoder and not same:
