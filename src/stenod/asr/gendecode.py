@@ -137,7 +137,7 @@ def generate_decode(backend, enc, forced: list[int], cap: int, *, features=None,
             kwargs["input_features"] = features  # the assistant encodes them itself, once
     if cache is not None:
         cache.reset()
-        kwargs["cache"] = cache
+        kwargs[backend.cache_kw] = cache
         if compile_config is not None:
             kwargs["compile_config"] = compile_config
         else:

@@ -7,7 +7,8 @@ from stenod.asr.resolve import ModelError, ModelRef, hub_reachable
 
 
 def cache_keyword() -> str:
-    """transformers renamed the decoder's `past_key_values` argument to `cache` (5.x)."""
+    """The name of the KV-cache argument of the decoder and of `generate`, and of the cache in
+    generate's output: `past_key_values` up to transformers 5.1x, `cache` in later releases."""
     import inspect
 
     from transformers.models.whisper.modeling_whisper import WhisperDecoder

@@ -142,6 +142,9 @@ def _candidate_generator_class():
     from transformers.generation.candidate_generator import AssistedCandidateGenerator
 
     from stenod.asr.gendecode import is_suppress_processor
+    from stenod.asr.load import cache_keyword
+
+    cache_kw = cache_keyword()
 
     class CountingCandidateGenerator(AssistedCandidateGenerator):
         """transformers' assistant drafting, plus acceptance counts. The assistant runs
@@ -184,7 +187,7 @@ def _candidate_generator_class():
                 # would feed the whole sequence again (drafts from a corrupted cache).
                 generation_args["generation_config"]._mask_length = generation_args[self.input_ids_key].shape[-1]
             out = GenerationMixin.generate(self.assistant_model, **generation_args, **self.assistant_kwargs)
-            self.assistant_kwargs["cache"] = out.cache
+            self.assistant_kwargs[cache_kw] = out[cache_kw]  # "cache" (5.2x) or "past_key_values" (5.1x)
             return out.sequences, torch.stack(out.scores, dim=1)
 
     return CountingCandidateGenerator
