@@ -36,7 +36,7 @@ def test_draft_gives_the_same_tokens(corpus, backend):
             assert abs(t.no_speech_prob - plain.no_speech_prob) < 1e-4
             assert abs(t.avg_logprob - plain.avg_logprob) < 1e-3
         full = backend.transcribe(audio, draft=list(plain.tokens))
-        assert full.extra["draft_accepted"] == len(plain.tokens)
+        assert full.stats.draft_accepted == len(plain.tokens)
 
 
 def test_cancel_abandons_the_decode(corpus, backend):

@@ -81,32 +81,33 @@ def test_speculative_text_equals_plain_on_the_corpus(corpus, corpus_results, bac
     assert all(spec[c["path"]][0].text for c in corpus.clips)
     assert not any(spec[n["path"]][0].text for n in corpus.noise)  # the guards drop noise alike
     st = backends[assistant].status()
-    proposed = sum(t.extra["assistant_tokens_proposed"] for t, _ in spec.values())
-    accepted = sum(t.extra["assistant_tokens_accepted"] for t, _ in spec.values())
-    assert (st["assistant_tokens_proposed"], st["assistant_tokens_accepted"]) == (proposed, accepted)
+    proposed = sum(t.stats.assistant_proposed for t, _ in spec.values())
+    accepted = sum(t.stats.assistant_accepted for t, _ in spec.values())
+    assert (st.assistant_proposed, st.assistant_accepted) == (proposed, accepted)
     rate = accepted / proposed
     t_plain, t_spec = (sum(s for _, s in r.values()) for r in (plain, spec))
-    print(f"assistant ({assistant}) {backends[assistant].assistant_name}: accepted {accepted}/{proposed} "
-          f"draft tokens = {rate:.1%} in {st['assistant_rounds']} verifying passes; CPU time over "
+    print(f"assistant ({assistant}) {st.assistant_model}: accepted {accepted}/{proposed} "
+          f"draft tokens = {rate:.1%} in {st.assistant_rounds} verifying passes; CPU time over "
           f"{len(plain)} files: plain {t_plain:.1f} s, speculative {t_spec:.1f} s")
     if assistant == "a":
         assert rate == 1.0  # an identical assistant is always right
     else:
         assert 0.0 < rate < 0.9  # partial acceptance: rejections exercised
-        assert any(0 < t.extra["assistant_tokens_accepted"] < t.extra["assistant_tokens_proposed"]
+        assert any(0 < t.stats.assistant_accepted < t.stats.assistant_proposed
                    for t, _ in spec.values())
 
 
-def test_extra_and_status_carry_the_acceptance(corpus, corpus_results, backends):
+def test_stats_and_status_carry_the_acceptance(corpus, corpus_results, backends):
     t = corpus_results["b"][corpus.clips[0]["path"]][0]
-    assert {"assistant_tokens_proposed", "assistant_tokens_accepted", "acceptance_rate"} <= set(t.extra)
-    assert t.extra["acceptance_rate"] == round(t.extra["assistant_tokens_accepted"]
-                                               / t.extra["assistant_tokens_proposed"], 4)
-    assert corpus_results["plain"][corpus.clips[0]["path"]][0].extra == {}
+    timings = t.stats.timings()
+    assert {"assistant_tokens_proposed", "assistant_tokens_accepted", "acceptance_rate"} <= set(timings)
+    assert timings["acceptance_rate"] == round(t.stats.assistant_accepted / t.stats.assistant_proposed, 4)
+    plain = corpus_results["plain"][corpus.clips[0]["path"]][0]
+    assert plain.stats.assistant_proposed is None and plain.stats.timings() == {"batch_size": 1}
     st = backends["b"].status()
-    assert st["mode"] == "speculative" and st["assistant_encoder"] == "shared" and st["dtype"] == "float32"
-    assert backends["b"].mode == "speculative" and backends["plain"].mode == "plain"
-    assert backends["plain"].assistant_name is None and "assistant_model" not in backends["plain"].status()
+    assert st.mode == "speculative" and st.assistant_encoder == "shared" and st.dtype == "float32"
+    assert not st.batching and backends["plain"].status().batching
+    assert backends["plain"].status().mode == "plain" and backends["plain"].status().assistant_model is None
 
 
 def test_forced_prefix_and_token_cap_behave_as_in_plain_decoding(corpus, backends, audio):
@@ -149,7 +150,7 @@ def test_assistant_with_its_own_encoder_drafts_the_same(corpus, backends, audio,
             spec.assistant = own
             o = spec.transcribe(a)
             _same(s, o)
-            assert o.extra == s.extra
+            assert o.stats == s.stats
     finally:
         spec.assistant = shared
 
@@ -184,21 +185,19 @@ def _other_no_timestamps_token(d: Path) -> None:
 
 
 def test_incompatible_assistant_is_refused(bundled_model, tmp_path):
-    import argparse
-
-    from stenod.cli import UserError
-    from stenod.commands.transcribe import load_backend_or_fail
+    from stenod.cli import UserError, build_parser
+    from stenod.commands.transcribe import load_backend_or_fail, load_settings
 
     def transcribe_args(assistant):
-        return argparse.Namespace(model=str(bundled_model), device="cpu", assistant_model=str(assistant),
-                                  decoding=None, dtype="auto", attention="sdpa", compile=False, static_cache=False)
+        return load_settings(build_parser().parse_args(
+            ["transcribe", "--model", str(bundled_model), "--device", "cpu", "--assistant-model", str(assistant), "x"]))
 
     for name, edit, message in (
             ("tokens", _swap_two_tokens, "the tokenizers map 2 tokens differently (e.g. 'hello')"),
             ("special", _other_no_timestamps_token, "special token no-timestamps differs (50362 against 50361)")):
         bad = _altered_copy(bundled_model, tmp_path / name, edit)
         with pytest.raises(UserError) as err:  # what `stenod transcribe` prints as its one error line
-            load_backend_or_fail(transcribe_args(bad))
+            load_backend_or_fail(*transcribe_args(bad))
         assert str(err.value).startswith(f"{bad} cannot assist {bundled_model} in speculative decoding: {message}")
         assert "\n" not in str(err.value)
 
@@ -225,11 +224,9 @@ def test_transcribe_cli_with_assistant_gives_the_plain_text(corpus, stenod_env, 
 
 
 def test_speculative_without_a_usable_assistant(corpus, stenod_env, bundled_model):
-    import argparse
-
     from stenod.asr.speculative import AssistantError
-    from stenod.cli import UserError
-    from stenod.commands.transcribe import load_backend_or_fail
+    from stenod.cli import UserError, build_parser
+    from stenod.commands.transcribe import load_settings
 
     # The default model is offline: it falls back to tiny.en, and speculative decoding goes with it.
     out = run_cli(["transcribe", "--decoding", "speculative", corpus.clips[0]["path"]], stenod_env)
@@ -242,10 +239,10 @@ def test_speculative_without_a_usable_assistant(corpus, stenod_env, bundled_mode
     with pytest.raises(AssistantError, match="not a transformers model directory"):
         load_backend(str(bundled_model), BackendOptions(device="cpu", decoding="speculative",
                                                         assistant="/no/such/student"))
-    args = argparse.Namespace(model=str(bundled_model), device="cpu", assistant_model=str(bundled_model),
-                              decoding="plain", dtype="auto", attention="sdpa", compile=False, static_cache=False)
+    args = build_parser().parse_args(["transcribe", "--model", str(bundled_model), "--assistant-model",
+                                      str(bundled_model), "--decoding", "plain", "x"])
     with pytest.raises(UserError, match="--assistant-model is for speculative decoding"):
-        load_backend_or_fail(args)
+        load_settings(args)
 
 
 def test_derived_student_keeps_the_first_and_last_decoder_layers(bundled_model, student_model):
@@ -273,7 +270,7 @@ def test_derived_student_keeps_the_first_and_last_decoder_layers(bundled_model, 
 
 def test_static_cache_decoding_matches_plain(corpus, backends, audio, bundled_model):
     b = WhisperBackend(_ref(bundled_model), BackendOptions(device="cpu", static_cache=True))
-    assert b.status()["static_cache"] and not b.status()["compile"]
+    assert b.status().static_cache and not b.status().compile
     for item in corpus.clips[:2] + corpus.noise[:1]:
         _same(backends["plain"].transcribe(audio[item["path"]]), b.transcribe(audio[item["path"]]))
 
@@ -286,7 +283,7 @@ def test_compiled_decoder_matches_plain(corpus, backends, audio, bundled_model):
     from torch._dynamo.utils import counters
 
     b = WhisperBackend(_ref(bundled_model), BackendOptions(device="cpu", compile=True))
-    assert b.status()["compile"] and b.status()["static_cache"]
+    assert b.status().compile and b.status().static_cache
     b._compile_config.backend, b._compile_config.mode = "aot_eager", None
     b.warm_up()
     assert hasattr(b.model, "_compiled_call")  # transformers' generate compiled the decoder step

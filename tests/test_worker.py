@@ -13,7 +13,7 @@ from stenod.daemon.infer import EndOfStream, Inbox, InferenceWorker, Timeline
 from stenod.daemon.segment import UttAudio, UttEnd, UttResumed, UttStart, UttTentativeEnd
 from stenod.daemon.stats import Stats
 from stenod.protocol import Final, Partial, SpeechEnd, SpeechStart
-from stenod.types import DecodeCancelled, Transcript
+from stenod.types import Transcript
 
 SR = 16000
 
@@ -29,12 +29,15 @@ class ScriptedBackend:
         self.calls: list[int] = []
         self.started = threading.Event()
 
-    def transcribe(self, audio, draft=None, cancel=None, prompt=None, beams=1):
+    def transcribe_batch(self, requests):
+        return [self._one(r.audio, r.cancel) for r in requests]
+
+    def _one(self, audio, cancel):
         self.calls.append(len(audio))
         self.started.set()
         while self.gate is not None and not self.gate.wait(0.01):
             if cancel is not None and cancel():
-                raise DecodeCancelled()
+                return None
         text = self.text(len(audio))
         return Transcript(text=text, guard=None if text else "no speech", audio_s=len(audio) / SR)
 

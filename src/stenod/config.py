@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from stenod.asr.options import Attention, Decoding, Dtype
 from stenod.daemon.segment import VadConfig
 
 ZMQ_TRANSPORTS = ("ipc", "tcp", "inproc")
@@ -61,9 +62,9 @@ class ModelConfig:
     """``auto`` (best available), ``cpu``, ``cuda``, ``cuda:1``, ..."""
     assistant_model: str | None = None
     """Draft model for speculative decoding; None lets the model resolver pick one."""
-    decoding: Literal["plain", "speculative"] = "plain"
-    dtype: Literal["auto", "float32", "float16", "bfloat16"] = "auto"
-    attention: Literal["sdpa", "eager", "flash_attention_2"] = "sdpa"
+    decoding: Decoding = "plain"
+    dtype: Dtype = "auto"
+    attention: Attention = "sdpa"
     compile: bool = False
     """torch.compile the model (slower start, faster decode where supported)."""
     static_cache: bool = False

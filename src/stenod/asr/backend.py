@@ -8,133 +8,31 @@ guards, and the per-token overhead stays small.
 Speculative decoding (an assistant model drafts, this model verifies) and plain decoding with a
 static KV cache and a compiled decoder step go through transformers' `generate` instead, with the
 same prompt, suppression and guard inputs (see `gendecode.py` and `speculative.py`).
+
+`transcribe_batch` (the `stenod.asr.api.Backend` contract) decodes several plain greedy requests as
+one batch (`batch.py`); beam search, speculative and static-cache requests run one by one.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, replace
+from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
 
 from stenod import SAMPLE_RATE
+from stenod.asr.api import BackendStatus
 from stenod.asr.greedy import Vocab, greedy_decode
-from stenod.asr.guards import GuardConfig, judge, token_cap
-from stenod.asr.resolve import BUNDLED_DEFAULT, DEFAULT_MODEL, ModelError, ModelRef, hub_reachable, resolve
-from stenod.types import DecodeCancelled, Transcript
+from stenod.asr.guards import judge, token_cap
+from stenod.asr.load import cache_keyword, load_pretrained, pick_attention, pick_device, pick_dtype
+from stenod.asr.options import BackendOptions
+from stenod.asr.resolve import BUNDLED_DEFAULT, DEFAULT_MODEL, ModelError, ModelRef, resolve
+from stenod.types import DecodeCancelled, DecodeRequest, DecodeStats, Transcript
 
 log = logging.getLogger("stenod.asr")
 WINDOW_S = 30.0
-
-
-def _cache_keyword() -> str:
-    """transformers renamed the decoder's `past_key_values` argument to `cache` (5.x)."""
-    import inspect
-
-    from transformers.models.whisper.modeling_whisper import WhisperDecoder
-
-    return "cache" if "cache" in inspect.signature(WhisperDecoder.forward).parameters else "past_key_values"
-
-
-DECODINGS = ("plain", "speculative")
-DTYPES = ("auto", "float32", "float16", "bfloat16")
-ATTENTIONS = ("sdpa", "eager", "flash_attention_2")
-
-
-@dataclass(frozen=True)
-class BackendOptions:
-    device: str = "auto"  # auto | cpu | cuda | cuda:N
-    dtype: str = "auto"  # auto (cuda: float16, cpu: float32) | float32 | float16 | bfloat16 (where supported)
-    threads: int = 0  # CPU threads for torch; 0 = torch's default
-    guards: GuardConfig = GuardConfig()
-    decoding: str = "plain"  # plain (one model) | speculative (an assistant drafts, the model verifies)
-    assistant: str | None = None  # speculative: the assistant model; None = the published pair of the model
-    attention: str = "sdpa"  # sdpa (PyTorch fused kernels) | eager | flash_attention_2 (needs flash-attn, CUDA)
-    compile: bool = False  # torch.compile the decoder step (plain decoding only; implies static_cache)
-    static_cache: bool = False  # preallocated KV cache (plain decoding only)
-
-    def __post_init__(self) -> None:
-        for name, allowed in (("decoding", DECODINGS), ("dtype", DTYPES), ("attention", ATTENTIONS)):
-            if getattr(self, name) not in allowed:
-                raise ValueError(f"{name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")
-        if self.assistant is not None and not self.assistant.strip():
-            raise ValueError("assistant must not be empty (None for the default pairing)")
-
-    @classmethod
-    def from_config(cls, model, **overrides) -> "BackendOptions":
-        """Options from the `[model]` section of the configuration (`stenod.config.ModelConfig`)."""
-        return cls(**{"device": model.device, "dtype": model.dtype, "decoding": model.decoding,
-                      "assistant": model.assistant_model, "attention": model.attention,
-                      "compile": model.compile, "static_cache": model.static_cache, **overrides})
-
-
-def pick_device(device: str) -> str:
-    import torch
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ModelError(f"device {device!r} requested but CUDA is not available (torch {torch.__version__})")
-    if device != "cpu" and not device.startswith("cuda"):
-        raise ModelError(f"unknown device {device!r}; use auto, cpu, cuda or cuda:N")
-    return device
-
-
-def pick_dtype(dtype: str, device: str):
-    import torch
-
-    if dtype == "auto":
-        return torch.float16 if device.startswith("cuda") else torch.float32
-    table = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
-    if dtype not in table:
-        raise ModelError(f"unknown dtype {dtype!r}; use auto, float32, float16 or bfloat16")
-    if dtype == "bfloat16" and device.startswith("cuda") and not torch.cuda.is_bf16_supported():
-        raise ModelError(f"bfloat16 is not supported on {torch.cuda.get_device_name(device)}; use float16")
-    return table[dtype]
-
-
-def pick_attention(attention: str, device: str, dtype) -> str:
-    """The attention implementation; flash_attention_2 only where it can run."""
-    import importlib.util
-
-    import torch
-
-    if attention not in ATTENTIONS:
-        raise ModelError(f"unknown attention {attention!r}; use {', '.join(ATTENTIONS)}")
-    if attention == "flash_attention_2":
-        if not device.startswith("cuda"):
-            raise ModelError("flash_attention_2 needs a CUDA device; use sdpa")
-        if dtype not in (torch.float16, torch.bfloat16):
-            raise ModelError("flash_attention_2 needs dtype float16 or bfloat16")
-        if importlib.util.find_spec("flash_attn") is None:
-            raise ModelError("flash_attention_2 needs the flash-attn package (pip install flash-attn); "
-                             "or use sdpa, whose CUDA kernels include FlashAttention")
-    return attention
-
-
-def _load_pretrained(ref: ModelRef, device: str, dtype, attention: str = "sdpa"):
-    from transformers import WhisperForConditionalGeneration, WhisperProcessor
-
-    def load(local_only: bool):
-        processor = WhisperProcessor.from_pretrained(ref.location, local_files_only=local_only)
-        model = WhisperForConditionalGeneration.from_pretrained(
-            ref.location, local_files_only=local_only, dtype=dtype, attn_implementation=attention)
-        return model, processor
-
-    try:
-        try:
-            model, processor = load(local_only=True)
-        except OSError:
-            if ref.local or not hub_reachable():
-                raise
-            model, processor = load(local_only=False)
-    except OSError as exc:
-        where = "the local directory" if ref.local else "the Hugging Face cache, and the hub is unreachable"
-        raise ModelError(f"cannot load {ref.name}: not found in {where} ({str(exc).splitlines()[0]})") from None
-    except (ValueError, RuntimeError, KeyError) as exc:
-        raise ModelError(f"cannot load {ref.name}: {str(exc).splitlines()[0]}") from None
-    return model.to(device).eval(), processor
 
 
 class WhisperBackend:
@@ -149,9 +47,9 @@ class WhisperBackend:
         self.device = pick_device(options.device)
         self.dtype = pick_dtype(options.dtype, self.device)
         self.attention = pick_attention(options.attention, self.device, self.dtype)
-        self.model, self.processor = _load_pretrained(ref, self.device, self.dtype, self.attention)
+        self.model, self.processor = load_pretrained(ref, self.device, self.dtype, self.attention)
         self.tokenizer = self.processor.tokenizer
-        self._cache_kw = _cache_keyword()
+        self.cache_kw = cache_keyword()
         self._setup_tokens()
         self.assistant = None
         self._static_cache = self._compile_config = None
@@ -174,10 +72,6 @@ class WhisperBackend:
         """The decoding mode: plain or speculative."""
         return "plain" if self.assistant is None else "speculative"
 
-    @property
-    def assistant_name(self) -> str | None:
-        return None if self.assistant is None else self.assistant.name
-
     def _setup_assistant(self, name: str | None) -> None:
         from stenod.asr.speculative import Assistant, AssistantError, default_assistant
 
@@ -199,16 +93,19 @@ class WhisperBackend:
             self._compile_config = CompileConfig(fullgraph=False, mode="reduce-overhead" if cuda else "default")
             self._compile_config._compile_all_devices = True
 
-    def status(self) -> dict:
+    def status(self) -> BackendStatus:
         """How this backend decodes, with the assistant's cumulative acceptance (for `status`)."""
-        out = {"mode": self.mode, "device": self.device, "dtype": str(self.dtype).replace("torch.", ""),
-               "attention": self.attention, "static_cache": self._static_cache is not None,
-               "compile": self._compile_config is not None}
-        if self.assistant is not None:
-            out["assistant_model"] = self.assistant.name
-            out["assistant_encoder"] = "shared" if self.assistant.shares_encoder else "own"
-            out.update(self.assistant.total.as_extra())
-        return out
+        st = BackendStatus(mode=self.mode, device=self.device, dtype=str(self.dtype).replace("torch.", ""),
+                           attention=self.attention, static_cache=self._static_cache is not None,
+                           compile=self._compile_config is not None, batching=self.mode == "plain"
+                           and self._static_cache is None)
+        if self.assistant is None:
+            return st
+        total = self.assistant.total
+        return replace(st, assistant_model=self.assistant.name,
+                       assistant_encoder="shared" if self.assistant.shares_encoder else "own",
+                       assistant_proposed=total.proposed, assistant_accepted=total.accepted,
+                       assistant_rounds=total.rounds)
 
     def _setup_tokens(self) -> None:
         import torch
@@ -267,7 +164,7 @@ class WhisperBackend:
                 for _ in range(3):  # compile, record the graph, replay it
                     generate_decode(self, enc, [], 8, cache=self._static_cache, compile_config=self._compile_config,
                                     min_new_tokens=9)
-            self._sync()
+            self.sync()
 
     def encode_prompt(self, vocabulary: tuple[str, ...] | list[str], context: str, max_tokens: int) -> list[int]:
         """Prompt tokens for :meth:`transcribe`: the vocabulary words (always kept), then the end
@@ -283,72 +180,114 @@ class WhisperBackend:
     def transcribe(self, audio: np.ndarray, prefix_tokens: list[int] | None = None, *,
                    draft: list[int] | None = None, cancel=None, prompt: list[int] | None = None,
                    beams: int = 1) -> Transcript:
-        """Decode up to 30 s of 16 kHz mono float32 audio. `prefix_tokens` are forced text tokens
-        (an already committed beginning) that decoding continues from. `draft`: tokens this decode
-        probably repeats (the previous decode of the same growing utterance), verified in one pass
-        (plain greedy decoding only; the result is unchanged). `cancel()`: polled between encoder
-        layers and decoder passes; when true, the decode is abandoned with DecodeCancelled.
-        `prompt`: previous-text tokens (from :meth:`encode_prompt`), given to Whisper after
-        <|startofprev|>. `beams` > 1: beam search (through transformers' generate)."""
-        import torch
+        """One request (see `DecodeRequest` for the arguments); raises DecodeCancelled when
+        `cancel()` turned true."""
+        req = DecodeRequest(np.asarray(audio, dtype=np.float32), tuple(prefix_tokens or ()), tuple(prompt or ()),
+                            tuple(draft or ()), beams, cancel)
+        (t,) = self.transcribe_batch([req])
+        if t is None:
+            raise DecodeCancelled()
+        return t
 
-        audio = np.asarray(audio, dtype=np.float32)
-        duration = len(audio) / SAMPLE_RATE
-        if duration > WINDOW_S:
-            raise ValueError(f"transcribe() takes at most {WINDOW_S:.0f} s of audio, got {duration:.1f} s")
-        forced = list(prefix_tokens or [])
-        if beams < 1:
-            raise ValueError(f"beams must be >= 1, got {beams}")
-        context = [self.prompt_start, *prompt] if prompt and self.prompt_start is not None else []
-        vocab = replace(self.vocab, prefix=context + self.prefix) if context else self.vocab
-        cap = token_cap(duration, self.options.guards)
-        extra: dict = {}
-        with torch.inference_mode():
-            t0 = time.perf_counter()
-            feats = self.features(audio)
-            self._cancel = cancel
-            try:
-                enc = self.model.model.encoder(feats).last_hidden_state
-            finally:
-                self._cancel = None
-            self._sync()
-            t1 = time.perf_counter()
-            if self.assistant is None and self._static_cache is None and beams == 1:
-                r = greedy_decode(self.model, enc, vocab, forced, cap, self._cache_kw, draft, cancel,
-                                  sot_index=len(context))
-                tokens, nsp, logprobs, hit_cap = r.tokens, r.no_speech_prob, r.logprobs, r.hit_cap
-                if draft:
-                    extra = {"draft_tokens": len(draft), "draft_accepted": r.draft_accepted}
-            else:
-                if cancel is not None and cancel():
-                    raise DecodeCancelled()
-                tokens, nsp, logprobs, hit_cap, extra = self._generate(enc, feats, forced, cap, context, beams)
-            if context:
-                # The guards judge the audio, not the prompt: previous text makes Whisper more willing
-                # to read words into noise (P(no speech) drops), so it is read without the prompt.
-                nsp = self._no_speech(enc)
-            self._sync()
-            t2 = time.perf_counter()
+    def batchable(self, req: DecodeRequest) -> bool:
+        """Whether `req` can join a batch: plain greedy decoding with the dynamic cache."""
+        return self.assistant is None and self._static_cache is None and req.beams == 1
+
+    def transcribe_batch(self, requests: Sequence[DecodeRequest]) -> list[Transcript | None]:
+        """Decode each request; None for one whose `cancel()` turned true. Two or more requests that
+        can be batched (`batchable`) run as one batch: one encoder call over their padded windows,
+        one batched greedy decoder per prefix length (`batch.py`); the others, one by one."""
+        for req in requests:
+            if len(req.audio) / SAMPLE_RATE > WINDOW_S:
+                raise ValueError(f"transcribe() takes at most {WINDOW_S:.0f} s of audio, "
+                                 f"got {len(req.audio) / SAMPLE_RATE:.1f} s")
+        together = [i for i, r in enumerate(requests) if self.batchable(r)]
+        results: list[Transcript | None] = [None] * len(requests)
+        if len(together) > 1:
+            from stenod.asr.batch import decode_batch
+
+            for i, t in zip(together, decode_batch(self, [requests[i] for i in together])):
+                results[i] = t
+        else:
+            together = []
+        for i, req in enumerate(requests):
+            if i not in together:
+                try:
+                    results[i] = self._decode_one(req)
+                except DecodeCancelled:
+                    results[i] = None
+        return results
+
+    def context_tokens(self, req: DecodeRequest) -> list[int]:
+        """<|startofprev|> and the prompt, or nothing."""
+        return [self.prompt_start, *req.prompt] if req.prompt and self.prompt_start is not None else []
+
+    def finish(self, req: DecodeRequest, tokens: list[int], nsp: float, logprobs: list[float], hit_cap: bool,
+               encode_ms: float, decode_ms: float, stats: DecodeStats) -> Transcript:
+        """Apply the guards to one decode and build its Transcript."""
+        forced = list(req.prefix)
         avg_lp = float(np.mean(logprobs)) if logprobs else 0.0
         verdict = judge(forced + tokens, nsp, avg_lp, hit_cap, self.decode, self.options.guards)
         text = self.decode(verdict.tokens) if verdict.keep else ""
         kept = tuple(logprobs[:max(0, len(verdict.tokens) - len(forced))]) if verdict.keep else ()
         return Transcript(text=text, tokens=tuple(verdict.tokens), no_speech_prob=nsp, avg_logprob=avg_lp,
-                          token_logprobs=kept, guard=verdict.reason, audio_s=duration, encode_ms=(t1 - t0) * 1e3,
-                          decode_ms=(t2 - t1) * 1e3, extra=extra)
+                          token_logprobs=kept, guard=verdict.reason, audio_s=len(req.audio) / SAMPLE_RATE,
+                          encode_ms=encode_ms, decode_ms=decode_ms, stats=stats)
 
-    def _no_speech(self, enc) -> float:
-        """P(no speech) at the start-of-transcript position of the plain prefix (one decoder pass)."""
+    def _decode_one(self, req: DecodeRequest) -> Transcript:
         import torch
 
-        hidden = self.model.model.decoder(input_ids=torch.tensor([self.prefix], device=enc.device),
-                                          encoder_hidden_states=enc).last_hidden_state[0, 0]
-        return float(torch.softmax(self.model.proj_out(hidden).float(), -1)[self.no_speech_id])
+        forced, draft, cancel = list(req.prefix), list(req.draft), req.cancel
+        context = self.context_tokens(req)
+        vocab = replace(self.vocab, prefix=context + self.prefix) if context else self.vocab
+        cap = token_cap(len(req.audio) / SAMPLE_RATE, self.options.guards)
+        stats = DecodeStats()
+        with torch.inference_mode():
+            t0 = time.perf_counter()
+            feats = self.features(req.audio)
+            enc = self.encode(feats, cancel)
+            t1 = time.perf_counter()
+            if self.batchable(req):
+                r = greedy_decode(self.model, enc, vocab, forced, cap, self.cache_kw, draft, cancel,
+                                  sot_index=len(context))
+                tokens, nsp, logprobs, hit_cap = r.tokens, r.no_speech_prob, r.logprobs, r.hit_cap
+                if draft:
+                    stats = DecodeStats(draft_tokens=len(draft), draft_accepted=r.draft_accepted)
+            else:
+                if cancel is not None and cancel():
+                    raise DecodeCancelled()
+                tokens, nsp, logprobs, hit_cap, stats = self._generate(enc, feats, forced, cap, context, req.beams)
+            if context:
+                # The guards judge the audio, not the prompt: previous text makes Whisper more willing
+                # to read words into noise (P(no speech) drops), so it is read without the prompt.
+                nsp = float(self.no_speech(enc)[0])
+            self.sync()
+            t2 = time.perf_counter()
+        return self.finish(req, tokens, nsp, logprobs, hit_cap, (t1 - t0) * 1e3, (t2 - t1) * 1e3, stats)
+
+    def encode(self, feats, cancel=None):
+        """The encoder output of log-mel `feats` [B, mels, frames]; `cancel()` is polled between layers."""
+        self._cancel = cancel
+        try:
+            enc = self.model.model.encoder(feats).last_hidden_state
+        finally:
+            self._cancel = None
+        self.sync()
+        return enc
+
+    def no_speech(self, enc) -> list[float]:
+        """P(no speech) at the start-of-transcript position of the plain prefix, for each row of
+        encoder output `enc` (one decoder pass)."""
+        import torch
+
+        ids = torch.tensor([self.prefix] * enc.shape[0], device=enc.device)
+        hidden = self.model.model.decoder(input_ids=ids, encoder_hidden_states=enc).last_hidden_state[:, 0]
+        return torch.softmax(self.model.proj_out(hidden).float(), -1)[:, self.no_speech_id].tolist()
 
     def decode(self, tokens) -> str:
         return self.tokenizer.decode(list(tokens), skip_special_tokens=True).strip()
 
-    def _sync(self) -> None:
+    def sync(self) -> None:
         if self.device.startswith("cuda"):
             import torch
 
@@ -364,7 +303,10 @@ class WhisperBackend:
         else:
             d = generate_decode(self, enc, forced, cap, features=feats, assistant=self.assistant,
                                 cache=self._static_cache, compile_config=self._compile_config, context=context)
-        return d.tokens, d.no_speech_prob, d.logprobs, d.hit_cap, d.extra
+        stats = DecodeStats() if d.acceptance is None else DecodeStats(
+            assistant_proposed=d.acceptance.proposed, assistant_accepted=d.acceptance.accepted,
+            assistant_rounds=d.acceptance.rounds)
+        return d.tokens, d.no_speech_prob, d.logprobs, d.hit_cap, stats
 
 
 def load_backend(name: str | None, options: BackendOptions = BackendOptions()) -> WhisperBackend:

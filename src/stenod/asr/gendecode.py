@@ -24,7 +24,9 @@ What makes both paths equivalent to the plain loop:
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+
+from stenod.asr.speculative import AcceptanceStats
 
 
 def suppress_processor(backend, begin_len: int):
@@ -57,7 +59,7 @@ class Decoded:
     no_speech_prob: float
     logprobs: list[float]
     hit_cap: bool
-    extra: dict = field(default_factory=dict)
+    acceptance: AcceptanceStats | None = None  # speculative decoding: the assistant's drafts
 
 
 class _FirstPassNoSpeech:
@@ -108,7 +110,7 @@ def generate_decode(backend, enc, forced: list[int], cap: int, *, features=None,
     `static_cache()` (reset here) and `compile_config` a transformers CompileConfig for its decoder
     step. `context`: <|startofprev|> and previous-text tokens before the prefix. `beams` > 1: beam
     search (the average log-probability is then the beam's length-normalised score). Returns the
-    same quantities as the plain loop, plus acceptance counts in `extra`."""
+    same quantities as the plain loop, plus the assistant's acceptance counts."""
     import torch
     from transformers import GenerationMixin, LogitsProcessorList
     from transformers.modeling_outputs import BaseModelOutput
@@ -135,7 +137,7 @@ def generate_decode(backend, enc, forced: list[int], cap: int, *, features=None,
             kwargs["input_features"] = features  # the assistant encodes them itself, once
     if cache is not None:
         cache.reset()
-        kwargs["cache"] = cache
+        kwargs[backend.cache_kw] = cache
         if compile_config is not None:
             kwargs["compile_config"] = compile_config
         else:
@@ -185,5 +187,4 @@ def generate_decode(backend, enc, forced: list[int], cap: int, *, features=None,
         scores = torch.cat([s[:1].float() for s in out.scores[:len(tokens)]])
         chosen = torch.tensor(tokens, device=scores.device)[:, None]
         logprobs = torch.log_softmax(scores, -1).gather(1, chosen)[:, 0].tolist()
-    extra = counts.as_extra() if counts is not None else {}
-    return Decoded(tokens, nsp.value, logprobs, hit_cap, extra)
+    return Decoded(tokens, nsp.value, logprobs, hit_cap, counts)

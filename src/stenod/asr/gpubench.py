@@ -85,6 +85,14 @@ class BenchResult:
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=1)
 
+    @classmethod
+    def from_json(cls, text: str) -> "BenchResult":
+        """The inverse of `to_json` (JSON object keys are strings: the verify sizes become ints again)."""
+        d = json.loads(text)
+        d["models"] = {name: ModelTiming(**{**m, "verify_ms": {int(k): v for k, v in m["verify_ms"].items()}})
+                       for name, m in d["models"].items()}
+        return cls(**d)
+
 
 def _sync(device: str) -> None:
     import torch

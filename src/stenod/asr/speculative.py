@@ -69,12 +69,6 @@ class AcceptanceStats:
         self.accepted += other.accepted
         self.rounds += other.rounds
 
-    def as_extra(self) -> dict:
-        """The keys the daemon's statistics and finals' timings read from `Transcript.extra`."""
-        rate = self.rate
-        return {"assistant_tokens_proposed": self.proposed, "assistant_tokens_accepted": self.accepted,
-                "assistant_rounds": self.rounds, "acceptance_rate": None if rate is None else round(rate, 4)}
-
 
 def _special_ids(model, tokenizer) -> dict:
     gc = model.generation_config
@@ -148,6 +142,9 @@ def _candidate_generator_class():
     from transformers.generation.candidate_generator import AssistedCandidateGenerator
 
     from stenod.asr.gendecode import is_suppress_processor
+    from stenod.asr.load import cache_keyword
+
+    cache_kw = cache_keyword()
 
     class CountingCandidateGenerator(AssistedCandidateGenerator):
         """transformers' assistant drafting, plus acceptance counts. The assistant runs
@@ -190,7 +187,7 @@ def _candidate_generator_class():
                 # would feed the whole sequence again (drafts from a corrupted cache).
                 generation_args["generation_config"]._mask_length = generation_args[self.input_ids_key].shape[-1]
             out = GenerationMixin.generate(self.assistant_model, **generation_args, **self.assistant_kwargs)
-            self.assistant_kwargs["cache"] = out.cache
+            self.assistant_kwargs[cache_kw] = out[cache_kw]  # "cache" (5.2x) or "past_key_values" (5.1x)
             return out.sequences, torch.stack(out.scores, dim=1)
 
     return CountingCandidateGenerator
@@ -200,10 +197,10 @@ class Assistant:
     """The draft model of speculative decoding, on the main model's device and dtype."""
 
     def __init__(self, ref: ModelRef, main, share_encoder: bool | None = None):
-        from stenod.asr.backend import _load_pretrained
+        from stenod.asr.load import load_pretrained
 
         self.ref = ref
-        model, processor = _load_pretrained(ref, main.device, main.dtype, main.attention)
+        model, processor = load_pretrained(ref, main.device, main.dtype, main.attention)
         check_compatible(main.name, main.model, main.tokenizer, ref.name, model, processor.tokenizer)
         same = encoders_equal(main.model, model)
         if share_encoder and not same:

@@ -7,7 +7,6 @@ streaming pipeline should reach.
 
 from __future__ import annotations
 
-import dataclasses
 import gc
 import statistics
 import time
@@ -56,22 +55,6 @@ class OfflineResult:
                 "load_s": self.load_s}
 
 
-def backend_options(model_cfg) -> Any:
-    """BackendOptions from the ``[model]`` config section, as the daemon builds them
-    (``BackendOptions.from_config`` where the backend has it; else field by field)."""
-    from stenod.asr.backend import BackendOptions
-
-    if hasattr(BackendOptions, "from_config"):
-        return BackendOptions.from_config(model_cfg)
-    known = {f.name for f in dataclasses.fields(BackendOptions)}
-    if getattr(model_cfg, "assistant_model", None) and not known & {"assistant", "assistant_model"}:
-        from stenod.cli import UserError
-
-        raise UserError("this stenod's backend has no assistant model support")
-    values = {name: getattr(model_cfg, name) for name in known if hasattr(model_cfg, name)}
-    return dataclasses.replace(BackendOptions(), **values)
-
-
 def transcribe_long(backend, audio) -> str:
     """Decode audio of any length: Whisper takes 30 s at a time, so longer clips are cut at pauses."""
     from stenod.audio import split_windows
@@ -86,17 +69,16 @@ def run_offline(clips: tuple[Clip, ...], model: str | None, model_cfg,
     """Load the model (``None``: the daemon's default with its bundled fallback), then transcribe
     each clip and time it. Audio is read before the clock starts; each time covers feature
     extraction, encoder, guarded decoding and detokenization."""
-    from stenod.asr.backend import load_backend
+    from stenod.asr.backend import BackendOptions, load_backend
     from stenod.audio import load_audio
 
     say = progress or (lambda _msg: None)
     say("offline: loading the model")
     t0 = time.perf_counter()
-    backend = load_backend(model, backend_options(model_cfg))
+    backend = load_backend(model, BackendOptions.from_config(model_cfg))
     backend.warm_up()
     load_s = time.perf_counter() - t0
-    result = OfflineResult(backend.name, str(backend.device), getattr(backend, "assistant_name", None)
-                           or getattr(model_cfg, "assistant_model", None), load_s)
+    result = OfflineResult(backend.name, str(backend.device), backend.status().assistant_model, load_s)
     try:
         for i, clip in enumerate(clips, 1):
             audio = load_audio(clip.path)

@@ -46,14 +46,9 @@ class BenchOptions:
 
 def overrides(opts: BenchOptions) -> dict[str, str]:
     """Config overrides shared by the offline model and the daemon (as ``--set`` pairs)."""
-    out: dict[str, str] = {}
-    for item in opts.sets:
-        key, sep, value = item.partition("=")
-        if not sep:
-            from stenod.cli import UserError
+    from stenod.commands.options import parse_sets
 
-            raise UserError(f"--set {item!r}: expected SECTION.KEY=VALUE")
-        out[key.strip()] = value.strip()
+    out = parse_sets(opts.sets)
     if opts.model:
         out["model.name"] = opts.model
     if opts.device:

@@ -1,8 +1,9 @@
 """`stenod models`: what models are available, cached or bundled; convert the bundled one; derive
-a student (speculative-decoding assistant) from a model; time the GPU architectures."""
+a student (speculative-decoding assistant) from a model; time the GPU architectures and batching."""
 
 from __future__ import annotations
 
+import argparse
 import json
 
 
@@ -40,6 +41,18 @@ def register(sub) -> None:
 
     add_arguments(g)
     g.set_defaults(func=gpubench)
+    from stenod.asr import batchbench
+
+    bb = msub.add_parser("batchbench", help="time batched against one-by-one decoding",
+                         formatter_class=argparse.RawDescriptionHelpFormatter,
+                         description="Decode B utterances one by one and as one batch (one encoder call, one "
+                                     "batched greedy loop) and compare: a real model on corpus clips (--corpus, "
+                                     "with a check that every text is the same), or an exact architecture with "
+                                     "random weights and forced token counts (--arch). One JSON line per batch size.",
+                         epilog="examples:\n  stenod models batchbench --corpus /tmp/corpus --batches 1,2,4,8\n"
+                                "  stenod models batchbench --arch distil-medium.en --device cuda --batches 1,8,32")
+    batchbench.add_arguments(bb)
+    bb.set_defaults(func=batchbench.main_with_args)
     p.set_defaults(func=list_models)
 
 

@@ -62,6 +62,7 @@ FLAGS = {"source": "source.source", "speed": "source.speed", "exit_at_end": "sou
 def build_config(args):
     """Config file + command-line overrides, validated; raises UserError with the key's name."""
     from stenod.cli import UserError
+    from stenod.commands.options import parse_sets
     from stenod.config import ConfigError, apply_overrides, load_config
 
     overrides = {key: getattr(args, attr) for attr, key in FLAGS.items() if getattr(args, attr) is not None}
@@ -69,11 +70,7 @@ def build_config(args):
         overrides["model.decoding"] = "speculative"
     if overrides.get("source.speed") == 0:
         overrides["source.speed"] = float("inf")
-    for item in args.set:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise UserError(f"--set {item!r}: expected SECTION.KEY=VALUE")
-        overrides[key.strip()] = value.strip()
+    overrides.update(parse_sets(args.set))
     try:
         return apply_overrides(load_config(args.config), overrides)
     except ConfigError as exc:

@@ -34,7 +34,8 @@ from stenod.daemon.segment import UttAudio, UttEnd, UttResumed, UttStart, UttTen
 from stenod.daemon.stabilize import Stabilizer
 from stenod.daemon.supervise import fault_point
 from stenod.protocol import AudioSpan, Final, Partial, SpeechEnd, SpeechStart, StatusEvent
-from stenod.types import DecodeCancelled, Transcript
+from stenod.asr.api import Backend, BackendLoader
+from stenod.types import DecodeRequest, Transcript
 
 log = logging.getLogger("stenod.infer")
 
@@ -48,7 +49,7 @@ class ReloadModel:
     """Queued by a configuration reload: the worker loads a new model with `load` and switches to
     it; audio keeps being queued meanwhile and is decoded by the new model (none is dropped)."""
 
-    load: Callable[[], object]
+    load: BackendLoader
 
 
 class Inbox:
@@ -180,7 +181,7 @@ class _Utterance:
 
 
 class InferenceWorker(threading.Thread):
-    def __init__(self, load: Callable[[], object], inbox: Inbox, publish: Callable[[object], None],
+    def __init__(self, load: BackendLoader, inbox: Inbox, publish: Callable[[object], None],
                  timeline: Timeline, partial_interval_s: float, preroll_s: float, stats, on_ready: Callable[[object], None],
                  on_done: Callable[[str | None], None], decode: DecodeConfig = DecodeConfig(),
                  endpoint: SentenceRule | None = None):
@@ -196,7 +197,7 @@ class InferenceWorker(threading.Thread):
         self.endpoint = endpoint  # the sentence rule of text-aware endpointing, or None (off)
         self.context = PromptContext(decode.prompt_reset_s)
         self.final_beams = 1  # set for the backend's device once it is loaded
-        self.backend = None
+        self.backend: Backend | None = None
         self.cur: _Utterance | None = None
         self.busy_since: float | None = None  # monotonic start of the decode in progress (watchdog)
         self._halt = threading.Event()
@@ -305,11 +306,9 @@ class InferenceWorker(threading.Thread):
         self.busy_since = started_ns / 1e9
         try:
             fault_point("decode")
-            t = self.backend.transcribe(audio, draft=u.tokens if beams == 1 else None, cancel=cancel,
-                                        prompt=u.prompt or None, beams=beams)
-        except DecodeCancelled:
-            self.stats.count("decodes_cancelled")
-            return None
+            (t,) = self.backend.transcribe_batch([DecodeRequest(
+                audio, prompt=tuple(u.prompt), draft=tuple(u.tokens) if beams == 1 else (), beams=beams,
+                cancel=cancel)])
         except (RuntimeError, ValueError) as exc:
             log.error("decoding utterance %d failed: %s", u.utt, exc)
             self.stats.count("decode_errors")
@@ -318,6 +317,9 @@ class InferenceWorker(threading.Thread):
             return t
         finally:
             self.busy_since = None
+        if t is None:
+            self.stats.count("decodes_cancelled")
+            return None
         if not t.text and t.guard:
             self.stats.count("guard_drops")
         self.stats.record_decode(t)
@@ -362,7 +364,8 @@ class InferenceWorker(threading.Thread):
                 "decode_ms": round(t.decode_ms, 1), "early_decode": early,
                 "no_speech_prob": round(t.no_speech_prob, 4), "avg_logprob": round(t.avg_logprob, 4),
                 "guard": t.guard, "beams": self.final_beams, "prompt_tokens": len(u.prompt),
-                "end_logprob": round(min(t.token_logprobs[-2:]), 4) if t.token_logprobs else None, **t.extra,
+                "end_logprob": round(min(t.token_logprobs[-2:]), 4) if t.token_logprobs else None,
+                **t.stats.timings(),
             }
             u.rev += 1
             self.publish(Final(utt=u.utt, rev=u.rev, audio=AudioSpan(_ms(u.start), _ms(ev.end)), text=text,

@@ -150,11 +150,12 @@ class Daemon:
                     "bad_requests": self.publisher.bad_requests,
                     "journal_errors": self.publisher.journal_errors}
         b = self.backend
-        decoding = {"mode": getattr(b, "mode", "plain"), "dtype": str(getattr(b, "dtype", "")).replace("torch.", "")}
+        st = b.status() if b is not None else None
+        decoding = {"mode": st.mode if st else "plain", "dtype": st.dtype if st else ""}
         if "assistant_acceptance_rate" in snap:
             decoding["assistant_acceptance_rate"] = snap["assistant_acceptance_rate"]
-        if getattr(b, "assistant_name", None):
-            decoding["assistant_model"] = b.assistant_name
+        if st is not None and st.assistant_model:
+            decoding["assistant_model"] = st.assistant_model
         return {"state": self.state.name, "dictation": self.gate.state, "model": b.name if b else None,
                 "device": b.device if b else None, "source": str(self.spec),
                 "uptime_s": round(time.monotonic() - self.started, 1),

@@ -39,8 +39,8 @@ class Stats:
         with self._lock:
             self.counters["decodes"] += 1
             self.inference_ms.append(t.total_ms)
-            self.accepted += int(t.extra.get("assistant_tokens_accepted", 0))
-            self.proposed += int(t.extra.get("assistant_tokens_proposed", 0))
+            self.accepted += t.stats.assistant_accepted
+            self.proposed += t.stats.assistant_proposed or 0
 
     def published(self, event, speech_mono_ns=None) -> None:
         """Called by the publisher after each send (latencies use the stream timeline)."""
