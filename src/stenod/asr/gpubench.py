@@ -132,8 +132,11 @@ def _decode_steps(model, enc, cache, tokens: int, step) -> None:
     """Prefill the prompt, then `tokens` forced one-token steps (token ids fixed, not argmax)."""
     import torch
 
+    from stenod.asr.load import cache_keyword
+
     ids = torch.tensor([PROMPT], device=enc.device)
-    model.model.decoder(input_ids=ids, encoder_hidden_states=enc, cache=cache, use_cache=True)
+    kw = cache_keyword()
+    model.model.decoder(input_ids=ids, encoder_hidden_states=enc, use_cache=True, **{kw: cache})
     nxt = torch.tensor([[1169]], device=enc.device)  # " the"
     for _ in range(tokens):
         step(nxt)
@@ -145,7 +148,9 @@ def time_model(name: str, arch: dict, device: str, dtype, tokens: int, compile: 
     from transformers.cache_utils import DynamicCache, EncoderDecoderCache
 
     from stenod.asr.gendecode import static_cache
+    from stenod.asr.load import cache_keyword
 
+    kw = cache_keyword()  # transformers 5.1x calls the decoder's cache `past_key_values`
     model = build_model(arch, device, dtype)
     decoder, proj = model.model.decoder, model.proj_out
     params = sum(p.numel() for p in model.parameters()) / 1e6
@@ -159,7 +164,7 @@ def time_model(name: str, arch: dict, device: str, dtype, tokens: int, compile: 
             cache = EncoderDecoderCache(DynamicCache(), DynamicCache())
 
             def step(ids):
-                h = decoder(input_ids=ids, encoder_hidden_states=enc, cache=cache, use_cache=True).last_hidden_state
+                h = decoder(input_ids=ids, encoder_hidden_states=enc, use_cache=True, **{kw: cache}).last_hidden_state
                 return proj(h[:, -1])
 
             _decode_steps(model, enc, cache, tokens, step)
@@ -173,7 +178,7 @@ def time_model(name: str, arch: dict, device: str, dtype, tokens: int, compile: 
             cache = static_cache(model, device)
 
             def raw_step(ids):
-                h = decoder(input_ids=ids, encoder_hidden_states=enc, cache=cache, use_cache=True).last_hidden_state
+                h = decoder(input_ids=ids, encoder_hidden_states=enc, use_cache=True, **{kw: cache}).last_hidden_state
                 return proj(h[:, -1])
 
             if compile_backend == "inductor":  # CUDA graphs on a GPU remove the per-step launch overhead
@@ -197,12 +202,12 @@ def time_model(name: str, arch: dict, device: str, dtype, tokens: int, compile: 
         # The verifying pass: k new tokens in one forward over a cache holding a prompt + 10 tokens.
         cache = EncoderDecoderCache(DynamicCache(), DynamicCache())
         decoder(input_ids=torch.tensor([PROMPT + [1169] * 10], device=device), encoder_hidden_states=enc,
-                cache=cache, use_cache=True)
+                use_cache=True, **{kw: cache})
         for k in VERIFY_SIZES:
             ids = torch.full((1, k), 1169, device=device)
 
             def verify():
-                h = decoder(input_ids=ids, encoder_hidden_states=enc, cache=cache, use_cache=True).last_hidden_state
+                h = decoder(input_ids=ids, encoder_hidden_states=enc, use_cache=True, **{kw: cache}).last_hidden_state
                 proj(h)
                 cache.crop(-k)
 
