@@ -124,6 +124,30 @@ def _stop(proc: subprocess.Popen, timeout: float = 5.0) -> None:
             proc.wait(timeout)
 
 
+def start_listener(workdir: Path, env: dict[str, str], events_ep: str, control_ep: str,
+                   tail: _Tail) -> subprocess.Popen:
+    """Start the benchmark subscriber (``stenod.bench.listen``, writing ``workdir/events.jsonl``)
+    and wait until its first record arrives; stopped again if it does not start."""
+    with open(workdir / "listener.log", "wb") as listener_log:
+        listener = subprocess.Popen([sys.executable, "-m", "stenod.bench.listen", events_ep,
+                                     str(workdir / "events.jsonl"), "--control", control_ep], env=env,
+                                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=listener_log)
+    deadline = time.monotonic() + 30
+    while not tail.poll():
+        if listener.poll() is not None or time.monotonic() > deadline:
+            _stop(listener)
+            raise BenchError(f"the benchmark subscriber did not start (exit {listener.poll()}): "
+                             + (workdir / "listener.log").read_text(errors="replace")[-2000:])
+        time.sleep(0.05)
+    return listener
+
+
+def spawn_daemon(cmd: list[str], env: dict[str, str], log_path: Path) -> subprocess.Popen:
+    """Start the daemon under test, its stderr into ``log_path``."""
+    with open(log_path, "wb") as logf:
+        return subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=logf)
+
+
 def run_stream(plan: StreamPlan, workdir: Path, *, speed: float = 1.0, daemon_args: list[str] = (),
                progress: Callable[[str], None] | None = None, env: dict[str, str] | None = None,
                extra_timeout_s: float = 300.0) -> StreamRun:
@@ -133,25 +157,14 @@ def run_stream(plan: StreamPlan, workdir: Path, *, speed: float = 1.0, daemon_ar
     out, log_path = workdir / "events.jsonl", workdir / "daemon.log"
     env = {**(env or os.environ), "PYTHONUNBUFFERED": "1"}
     tail = _Tail(out)
-    with open(workdir / "listener.log", "wb") as listener_log:
-        listener = subprocess.Popen([sys.executable, "-m", "stenod.bench.listen", events_ep, str(out),
-                                     "--control", control_ep], env=env, stdin=subprocess.DEVNULL,
-                                    stdout=subprocess.DEVNULL, stderr=listener_log)
+    listener = start_listener(workdir, env, events_ep, control_ep, tail)
     daemon = None
     try:
-        deadline = time.monotonic() + 30
-        while not tail.poll():
-            if listener.poll() is not None or time.monotonic() > deadline:
-                raise BenchError(f"the benchmark subscriber did not start (exit {listener.poll()}): "
-                                 + (workdir / "listener.log").read_text(errors="replace")[-2000:])
-            time.sleep(0.05)
         cmd = [sys.executable, "-m", "stenod", "run", "--source", f"file:{plan.wav}", "--speed", repr(speed),
                "--exit-at-end", "--events", events_ep, "--control", control_ep, *daemon_args]
         say("streaming: starting the daemon")
         started = time.monotonic_ns()
-        with open(log_path, "wb") as logf:
-            daemon = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                      stderr=logf)
+        daemon = spawn_daemon(cmd, env, log_path)
         sampler = ProcSampler(daemon.pid)
         limit_ns = started + int((plan.duration / speed + extra_timeout_s) * 1e9)
         origin = finals = None

@@ -24,7 +24,7 @@ import numpy as np
 from stenod import SAMPLE_RATE
 from stenod.bench.corpus import StreamPlan
 from stenod.bench.resources import ProcSampler
-from stenod.bench.streaming import BenchError, StreamRun, _decode, _stop, _Tail
+from stenod.bench.streaming import BenchError, StreamRun, _decode, _stop, _Tail, spawn_daemon, start_listener
 
 SETTLE_S = 4.0  # after the playback ends, how long without a transcript event before stopping the daemon
 
@@ -84,23 +84,12 @@ def run_via_mic(plan: StreamPlan, workdir: Path, *, daemon_args: list[str] = (),
             player = Player()  # silence from now on: the sink renders in small blocks
         except PlaybackError as exc:
             raise BenchError(f"--via-mic: {exc}") from None
-        with open(workdir / "listener.log", "wb") as listener_log:
-            listener = subprocess.Popen([sys.executable, "-m", "stenod.bench.listen", events_ep, str(out),
-                                         "--control", control_ep], env=env, stdin=subprocess.DEVNULL,
-                                        stdout=subprocess.DEVNULL, stderr=listener_log)
-        deadline = time.monotonic() + 30
-        while not tail.poll():
-            if listener.poll() is not None or time.monotonic() > deadline:
-                raise BenchError("the benchmark subscriber did not start: "
-                                 + (workdir / "listener.log").read_text(errors="replace")[-2000:])
-            time.sleep(0.05)
+        listener = start_listener(workdir, env, events_ep, control_ep, tail)
         cmd = [sys.executable, "-m", "stenod", "run", "--source", "mic", "--events", events_ep,
                "--control", control_ep, *daemon_args]
         say("via-mic: starting the daemon")
         started = time.monotonic_ns()
-        with open(log_path, "wb") as logf:
-            daemon = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                      stderr=logf)
+        daemon = spawn_daemon(cmd, env, log_path)
         sampler = ProcSampler(daemon.pid)
         limit = time.monotonic() + plan.duration + extra_timeout_s
         while not any(r["topic"] == "control.status" for r in tail.records):  # ready, origin known
