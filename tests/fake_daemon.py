@@ -69,6 +69,7 @@ class FakeDaemon:
         self._published: queue.Queue[Event] = queue.Queue()
         self._lose: set[int] = set()
         self._hold = False
+        self._claimed: int | None = None  # the seq next_envelope claimed for the next raw frames
         self._calls: queue.Queue[tuple[Callable[[], Any], queue.Queue]] = queue.Queue()
         self._subscribed = threading.Event()
         self._running = threading.Event()
@@ -173,6 +174,13 @@ class FakeDaemon:
         """Send arbitrary frames on the events socket (they take no ``seq``); events held since
         :meth:`next_envelope` follow them."""
         def send() -> None:
+            # Events the publisher stamped before the claimed seq (a heartbeat of its own) go out
+            # first, in order; the claim itself is dropped (it is in `_lose`).
+            claimed, self._claimed = self._claimed, None
+            deadline = time.monotonic() + 5
+            while claimed is not None and claimed in self._lose and time.monotonic() < deadline:
+                if self._xsub.poll(100):
+                    self._relay_event()
             self._xpub.send_multipart(frames)
             self._hold = False
         self.call(send)
@@ -183,7 +191,10 @@ class FakeDaemon:
         with self._lock:
             self.call(lambda: setattr(self, "_hold", True))
             claimed = self._send(Heartbeat(last_seq=0))  # unlike the publisher's own (last_seq >= 1)
-            self.call(lambda: self._lose.add(claimed.seq))
+            def claim() -> None:
+                self._lose.add(claimed.seq)
+                self._claimed = claimed.seq
+            self.call(claim)
             return {"session": claimed.session, "seq": claimed.seq}
 
     def _send(self, event: Event) -> Event:
