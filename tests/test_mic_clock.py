@@ -9,15 +9,12 @@ SR, BLOCK = 16000, 480
 BLOCK_NS = BLOCK * 1_000_000_000 // SR
 
 
-def feed(clock: MicClock, t0_ns: int, blocks: int, first: int = 0, late_ns=lambda k: 0, adc=True, overflow_at=-1):
-    """Blocks `first`..: block k's first sample captured at t0 + k * 30 ms, delivered a block later
-    plus `late_ns(k)`; PortAudio's own clock runs 1e6 s apart from ours."""
+def feed(clock: MicClock, t0_ns: int, blocks: int, first: int = 0, late_ns=lambda k: 0, overflow_at=-1):
+    """Blocks `first`..: block k's first sample captured at t0 + k * 30 ms, delivered as soon as
+    its last one was, plus `late_ns(k)`."""
     for k in range(first, first + blocks):
-        captured = t0_ns + k * BLOCK_NS
-        now = captured + BLOCK_NS + late_ns(k)
-        current = now / 1e9 + 1e6
-        adc_s = (captured / 1e9 + 1e6) if adc else 0.0
-        clock.block(now, k * BLOCK, BLOCK, adc_s, current, k == overflow_at)
+        now = t0_ns + (k + 1) * BLOCK_NS + late_ns(k)
+        clock.block(now, k * BLOCK, BLOCK, k == overflow_at)
 
 
 def test_a_late_first_block_does_not_move_the_origin():
@@ -26,9 +23,11 @@ def test_a_late_first_block_does_not_move_the_origin():
     assert abs(clock.origin_ns - 10**12) < 1_000_000 and clock.anchored
 
 
-def test_without_adc_time_the_block_duration_is_the_age():
+def test_audio_that_arrives_in_one_burst_fixes_the_origin_by_its_last_block():
+    """A sleeping sink wakes up: its first 2 s of audio arrive at once, then blocks come on time."""
     clock = MicClock(fallback_ns=0)
-    feed(clock, 10**12, 50, adc=False)
+    burst = 2_000_000_000 // BLOCK_NS
+    feed(clock, 10**12, 200, late_ns=lambda k: (burst - 1 - k) * BLOCK_NS + 5_000_000 if k < burst else 0)
     assert abs(clock.origin_ns - 10**12) < 1_000_000
 
 

@@ -22,18 +22,21 @@ log = logging.getLogger("stenod.capture")
 class MicClock:
     """Where sample 0 of a microphone stream lies on the monotonic clock, from the audio itself.
 
-    Each callback gives an upper bound on the origin: its block's first sample was captured
-    `currentTime - inputBufferAdcTime` ago by PortAudio's clock (or, where the backend reports no
-    sane ADC time, as PulseAudio's often do, at least the block's own duration ago), and the
-    `before` samples of the stream came earlier. The smallest bound of the last one or two windows
-    of `WINDOW_S` wins: a late callback (scheduling jitter, the sound server's start-up) never
-    inflates latencies, while samples the driver dropped (an overflow while the machine was busy:
-    the counter then lags the clock) are caught up with within two windows, at once when PortAudio
-    flags the overflow. `reanchor()` after a reopen: the sample counter keeps running across the
-    gap, so the old origin no longer holds. Called from the audio thread: integer arithmetic only.
+    Each callback gives an upper bound on the origin: its block's last sample was captured by the
+    time the callback ran, so its first one at least the block's duration before, and the `before`
+    samples of the stream came earlier still. The smallest bound of the last one or two windows of
+    `WINDOW_S` wins: a late callback (scheduling jitter, the sound server's start-up) never inflates
+    latencies, while samples the driver dropped (an overflow while the machine was busy: the counter
+    then lags the clock) are caught up with within two windows, at once when PortAudio flags the
+    overflow. `reanchor()` after a reopen: the sample counter keeps running across the gap, so the
+    old origin no longer holds. Called from the audio thread: integer arithmetic only.
+
+    PortAudio's `inputBufferAdcTime` is not used: through PulseAudio's ALSA plugin it claimed 0.6 s
+    of capture latency for the first second of a stream (an origin 0.5 s early, so every latency
+    0.5 s too long) and less than a block's duration while another stream started. Any latency
+    inside the driver beyond the block (a few ms to tens of ms) is not counted.
     """
 
-    MAX_ADC_AGE_S = 1.0  # an ADC time further back than this is not believed
     WINDOW_S = 5.0
 
     def __init__(self, fallback_ns: int):
@@ -45,12 +48,8 @@ class MicClock:
     def reanchor(self) -> None:
         self.anchored = False
 
-    def block(self, now_ns: int, before: int, frames: int, adc_s: float, current_s: float,
-              overflow: bool = False) -> None:
-        age = current_s - adc_s
-        if not (adc_s > 0 and 0 <= age <= self.MAX_ADC_AGE_S):
-            age = frames / SAMPLE_RATE
-        bound = now_ns - int(age * 1e9) - before * 1_000_000_000 // SAMPLE_RATE
+    def block(self, now_ns: int, before: int, frames: int, overflow: bool = False) -> None:
+        bound = now_ns - (before + frames) * 1_000_000_000 // SAMPLE_RATE
         if overflow or not self.anchored:
             self._prev, self._cur, self._cur_start = None, bound, now_ns
         elif now_ns - self._cur_start > self.WINDOW_S * 1e9:
@@ -92,8 +91,7 @@ class MicSource(Source):
         def callback(indata, frames, time_info, status):  # audio thread: copy and stamp only
             now = time.monotonic_ns()
             ring.write(indata)
-            clock.block(now, ring.written - frames, frames, time_info.inputBufferAdcTime, time_info.currentTime,
-                        status.input_overflow)
+            clock.block(now, ring.written - frames, frames, status.input_overflow)
             self.origin_ns, self._last_block_ns = clock.origin_ns, now
 
         try:
