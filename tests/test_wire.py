@@ -44,3 +44,17 @@ def test_malformed_requests_are_refused_by_name(bad, message):
         request_from_wire(bad)
     with pytest.raises(WireError, match="wire version"):
         status_from_wire({"name": "x"})
+
+
+def test_the_token_is_created_once_private_and_refused_when_readable(tmp_path):
+    from stenod.serve.token import TokenError, load_or_create_token, read_token, token_path
+
+    path = token_path({"XDG_CONFIG_HOME": str(tmp_path), "HOME": str(tmp_path)})
+    assert path == tmp_path / "stenod" / "serve.token"
+    with pytest.raises(TokenError, match="start `stenod serve` once"):
+        read_token(path)
+    token = load_or_create_token(path)
+    assert len(token) >= 32 and load_or_create_token(path) == token and (path.stat().st_mode & 0o777) == 0o600
+    path.chmod(0o644)
+    with pytest.raises(TokenError, match="chmod 600"):
+        read_token(path)
