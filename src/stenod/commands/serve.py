@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import errno
 import os
+import re
 import signal
 import socket
 import sys
@@ -177,7 +178,7 @@ def _deploy(args, settings, lo: int, hi: int, gpus: float | None) -> None:
     try:
         serve.run(app, name=APP_NAME, route_prefix="/")
     except RuntimeError as exc:
-        raise UserError(f"the service did not start: {_replica_error(exc)}") from None
+        raise UserError(f"the service did not start: {_replica_error(serve, exc)}") from None
     url = f"http://{args.host}:{args.port}"
     print(f"stenod: serving at {url} (native: {url}/v1/stenod/decode, OpenAI: {url}/v1/audio/transcriptions); "
           f"bearer token in {args.token_file or token_path()}", file=sys.stderr, flush=True)
@@ -188,11 +189,15 @@ def _interrupt(signum, frame) -> None:
     raise KeyboardInterrupt
 
 
-def _replica_error(exc: RuntimeError) -> str:
-    """The replica's own exception line out of Serve's deployment failure report."""
-    text = str(exc)
-    for line in reversed(text.splitlines()):
-        line = line.strip()
-        if line.startswith(("stenod.", "ModelError", "OSError", "ValueError", "RuntimeError")) or "Error:" in line:
-            return line
-    return text.strip().splitlines()[-1] if text.strip() else type(exc).__name__
+def _replica_error(serve, exc: RuntimeError) -> str:
+    """The replica's own exception (its last line) from Serve's status of the failed deployment."""
+    from stenod.serve.app import APP_NAME
+
+    try:
+        app = serve.status().applications.get(APP_NAME)
+        message = "\n".join(d.message for d in app.deployments.values() if d.message) if app else ""
+    except Exception:  # the status is a courtesy: the failure itself is reported either way
+        message = ""
+    lines = [ln.strip() for ln in message.splitlines() if ln.strip()]
+    errors = [ln for ln in lines if re.match(r"^[\w.]+(Error|Exception)\b", ln)]
+    return errors[-1] if errors else (lines[-1] if lines else str(exc))
