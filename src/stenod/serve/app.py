@@ -80,6 +80,9 @@ async def _json_object(request: Request) -> dict[str, Any]:
 @serve.ingress(api)
 class StenodService:
     def __init__(self, settings: ServeSettings):
+        from stenod.cli import quiet_libraries
+
+        quiet_libraries()  # before transformers is imported: no progress bars in the replica's log
         from stenod.asr.backend import load_backend
         from stenod.asr.options import BackendOptions
 
