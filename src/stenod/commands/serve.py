@@ -191,12 +191,14 @@ def _interrupt(signum, frame) -> None:
 
 def _replica_error(serve, exc: RuntimeError) -> str:
     """The replica's own exception (its last line) from Serve's status of the failed deployment."""
+    import ray
+
     from stenod.serve.app import APP_NAME
 
     try:
         app = serve.status().applications.get(APP_NAME)
         message = "\n".join(d.message for d in app.deployments.values() if d.message) if app else ""
-    except Exception:  # the status is a courtesy: the failure itself is reported either way
+    except (RuntimeError, AttributeError, ray.exceptions.RayError):  # a courtesy: the failure is reported anyway
         message = ""
     lines = [ln.strip() for ln in message.splitlines() if ln.strip()]
     errors = [ln for ln in lines if re.match(r"^[\w.]+(Error|Exception)\b", ln)]
