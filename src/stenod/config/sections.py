@@ -1,6 +1,7 @@
 """The daemon's sections and the whole :class:`Config`, one field per ``[section]``."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from stenod.asr.options import Attention, Decoding, Dtype
@@ -43,6 +44,9 @@ class SourceConfig:
 
     source: str = "mic"
     """``mic``, ``mic:<device>``, ``-`` for raw 16 kHz s16le on stdin, or an audio file path."""
+    streams: tuple[str, ...] = ()
+    """Several streams in one daemon, each ``LABEL=SOURCE`` (e.g. ``["me=mic", "them=monitor"]``);
+    when set, it replaces ``source``."""
     speed: float = 1.0
     """Playback speed for file sources (2.0 = twice real time, inf = as fast as possible)."""
     exit_at_end: bool = False
@@ -56,12 +60,27 @@ class SourceConfig:
         _check_types(self)
         if not self.source.strip():
             raise ValueError("source: must not be empty")
+        labels = [_stream_label("streams", entry) for entry in self.streams]
+        if len(set(labels)) != len(labels):
+            raise ValueError(f"streams: labels must differ, got {', '.join(labels)}")
         _check_positive("speed", self.speed, allow_inf=True)
         if not 1 <= self.block_ms <= 1000:
             raise ValueError(f"block_ms: must be in 1..1000, got {self.block_ms}")
         _check_positive("ring_s", self.ring_s)
         if self.ring_s * 1000 < 2 * self.block_ms:
             raise ValueError(f"ring_s: must hold at least two blocks, got {self.ring_s}")
+
+
+STREAM_LABEL = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,31}")
+"""A stream's label: a letter, then letters, digits, ``_`` or ``-`` (32 at most)."""
+
+
+def _stream_label(name: str, entry: str) -> str:
+    label, sep, source = entry.partition("=")
+    if not sep or not STREAM_LABEL.fullmatch(label) or not source.strip():
+        raise ValueError(f"{name}: expected LABEL=SOURCE (label: a letter, then letters, digits, _ or -), "
+                         f"got {entry!r}")
+    return label
 
 
 def _check_endpoint(name: str, value: str | None) -> None:
