@@ -199,6 +199,8 @@ class Heartbeat(_Envelope):
 
 Event = Union[Partial, Final, SpeechStart, SpeechEnd, StatusEvent, Heartbeat]
 EVENT_TYPES: tuple[type[Event], ...] = (Partial, Final, SpeechStart, SpeechEnd, StatusEvent, Heartbeat)
+STREAM_EVENTS: tuple[type[Event], ...] = (Partial, Final, SpeechStart, SpeechEnd)
+"""The events that belong to one audio stream (they carry its label in ``stream``)."""
 _BY_TOPIC: dict[str, type[Event]] = {cls.TOPIC: cls for cls in EVENT_TYPES}
 _ENVELOPE = ("session", "seq", "t_wall", "t_mono_ns")
 

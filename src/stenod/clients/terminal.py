@@ -21,9 +21,7 @@ import unicodedata
 from typing import TextIO
 
 from stenod.clients.subscriber import Back, Connected, Item, Received, Restarted, Resynced, Silent, Waiting
-from stenod.protocol import Final, Partial, SpeechEnd, SpeechStart, StatusEvent
-
-STREAM_EVENTS = (Partial, Final, SpeechStart, SpeechEnd)
+from stenod.protocol import STREAM_EVENTS, Final, Partial, StatusEvent
 
 DIM, RESET = "\x1b[2m", "\x1b[0m"
 CLEAR_LINE = "\r\x1b[K"

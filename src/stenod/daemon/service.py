@@ -29,15 +29,13 @@ from stenod.daemon.state import DaemonState
 from stenod.daemon.vad import SileroStage
 from stenod.daemon.stats import Stats
 from stenod.daemon.stream import Stream, VadThread, open_stream, stream_specs
-from stenod.daemon.supervise import Supervisor, fault_point
+from stenod.daemon.supervise import Supervisor
 from stenod.keys import CurveKeyError, Keys, is_tcp, keys_dir
-from stenod.protocol import Final, Partial, ProtocolError, SpeechEnd, SpeechStart, check_fields
+from stenod.protocol import STREAM_EVENTS, Final, ProtocolError, check_fields
 
 log = logging.getLogger("stenod")
 STOP_GRACE_S = 5.0
 """After a stop request, how long the worker gets to publish the finals still pending."""
-STREAM_EVENTS = (Partial, Final, SpeechStart, SpeechEnd)
-"""The events that belong to one stream (they carry its label)."""
 COMMAND_FIELDS = {"dictation": ("state",), "ptt": ("action",)}
 """The fields a control command takes besides ``cmd`` (the others take none)."""
 
