@@ -44,9 +44,6 @@ class SourceConfig:
 
     source: str = "mic"
     """``mic``, ``mic:<device>``, ``-`` for raw 16 kHz s16le on stdin, or an audio file path."""
-    streams: tuple[str, ...] = ()
-    """Several streams in one daemon, each ``LABEL=SOURCE`` (e.g. ``["me=mic", "them=monitor"]``);
-    when set, it replaces ``source``."""
     speed: float = 1.0
     """Playback speed for file sources (2.0 = twice real time, inf = as fast as possible)."""
     exit_at_end: bool = False
@@ -55,6 +52,9 @@ class SourceConfig:
     """Capture block size."""
     ring_s: float = 60.0
     """Ring buffer length: how far the pipeline may fall behind (e.g. during model load)."""
+    streams: tuple[str, ...] = ()
+    """Several streams in one daemon, each ``LABEL=SOURCE`` (e.g. ``["me=mic", "them=monitor"]``);
+    when set, it replaces ``source``."""
 
     def __post_init__(self) -> None:
         _check_types(self)

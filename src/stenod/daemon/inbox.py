@@ -57,7 +57,7 @@ class Inbox:
                 self._backlog += sign * len(ev.samples)
 
     def handled(self, ev) -> None:
-        """The worker is done with `ev` (taken by :meth:`take_all`)."""
+        """The worker is done with `ev` (taken by :meth:`take_pending`)."""
         self._count(ev, -1)
 
     def put(self, ev) -> None:
