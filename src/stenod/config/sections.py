@@ -120,11 +120,15 @@ class StreamConfig:
     snapshot_finals: int = 200
     """Recent finals kept for catch-up snapshots."""
     heartbeat_s: float = 1.0
+    max_batch: int = 8
+    """The most decodes of different streams run as one batch (where the backend batches)."""
 
     def __post_init__(self) -> None:
         _check_types(self)
         _check_positive("partial_interval_s", self.partial_interval_s)
         _check_positive("heartbeat_s", self.heartbeat_s)
+        if not 1 <= self.max_batch <= 1024:
+            raise ValueError(f"max_batch: must be in 1..1024, got {self.max_batch}")
         if self.snapshot_finals < 0:
             raise ValueError(f"snapshot_finals: must be >= 0, got {self.snapshot_finals}")
 

@@ -8,7 +8,7 @@ picks the next batch:
   first; a batch never mixes finals with partials, so a final never waits for a partial's decode;
 - partials only while no final waits, the stream served longest ago first (then the oldest), so
   under overload every stream's partials slow down alike and none is starved;
-- as many jobs of that class as ``max_batch`` allows when the backend batches, else one.
+- as many jobs of that class as ``max_batch`` (``[stream] max_batch``) allows when the backend batches, else one.
 """
 
 from __future__ import annotations
@@ -16,10 +16,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import IntEnum
-
-MAX_BATCH = 8
-"""The most decodes run as one batch (the bench's batch sizes: `stenod models batchbench`)."""
-
 
 class Kind(IntEnum):
     FINAL = 0  # an utterance ended and no decode ahead covers it
@@ -36,7 +32,8 @@ class Job:
 
 
 class Scheduler:
-    def __init__(self, max_batch: int = MAX_BATCH):
+    def __init__(self, max_batch: int = 8):
+        """`max_batch`: ``[stream] max_batch``; `stenod models batchbench` measures what a batch saves."""
         if max_batch < 1:
             raise ValueError(f"max_batch must be >= 1, got {max_batch}")
         self.max_batch = max_batch

@@ -24,6 +24,7 @@ from stenod.daemon.infer import InferenceWorker, status_event
 from stenod.daemon.journal import Journal
 from stenod.daemon.notify import sd_notify
 from stenod.daemon.publish import ControlError, Outbox, Publisher, endpoint_in_use
+from stenod.daemon.schedule import Scheduler
 from stenod.daemon.segment import Segmenter
 from stenod.daemon.state import DaemonState
 from stenod.daemon.vad import SileroStage
@@ -225,7 +226,8 @@ class Daemon:
         worker = InferenceWorker(self._load, [stream.input for stream in self.streams], self.outbox.put,
                                  cfg.stream.partial_interval_s, cfg.vad.preroll_ms / 1000, self.stats,
                                  self._on_ready, self._on_done, cfg.decode,
-                                 SentenceRule(cfg.vad.sentence_logprob) if cfg.vad.text_endpoint else None)
+                                 SentenceRule(cfg.vad.sentence_logprob) if cfg.vad.text_endpoint else None,
+                                 Scheduler(cfg.stream.max_batch))
         supervisor = Supervisor(lambda limit: worker.busy_since is not None
                                 and time.monotonic() - worker.busy_since > limit)
         supervisor.watch(self.publisher)
