@@ -11,7 +11,7 @@ import subprocess
 import pytest
 
 from conftest import free_endpoint
-from daemon_helpers import Recorder, control, start_daemon, wait_ready
+from daemon_helpers import Recorder, control, run_to_end, start_daemon, wait_ready
 from model_fixtures import STENOD
 from stenod.bench.metrics import wer
 from stream_fixtures import make_recording, two_sinks  # noqa: F401
@@ -136,3 +136,18 @@ def test_two_pulseaudio_sources_at_once(pulse, two_sinks, corpus, stenod_env, bu
         finally:
             daemon.kill()
             rec.stop()
+
+
+def test_the_same_audio_on_two_streams_is_decoded_in_one_batch_with_the_same_text(corpus, stenod_env, bundled_model,
+                                                                                 tmp_path):
+    """Two streams of one recording: their decodes fall due together and run as one batch
+    (`timings.batch_size`), and batched greedy decoding gives each the same text."""
+    tmp_path.chmod(0o700)
+    rec = make_recording(corpus, [2, 7], tmp_path / "same.wav")
+    events, _ = run_to_end(stenod_env, tmp_path, "--source", f"a=file:{rec.path}", "--source", f"b=file:{rec.path}",
+                           "--exit-at-end")
+    a, b = finals_of(events, "a"), finals_of(events, "b")
+    assert [f["utt"] for f in a] == [f["utt"] for f in b] == [1, 2]
+    assert [f["text"] for f in a] == [f["text"] for f in b]
+    assert any(f["timings"]["batch_size"] == 2 for f in a + b), [f["timings"]["batch_size"] for f in a + b]
+    assert wer([" ".join(rec.texts)], [" ".join(f["text"] for f in a)]) <= WER_BOUND
