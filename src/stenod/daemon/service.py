@@ -211,6 +211,7 @@ class Daemon:
                 self.streams.append(open_stream(spec, cfg.source, bell,
                                                 lambda gap, label=spec.label: self._audio_gap(label, gap)))
         except SourceError as exc:
+            self._stop_sources()  # the streams opened before the one that failed
             raise ServiceError(str(exc)) from None
         keys = self._curve_keys(events_ep, control_ep)
         self.outbox = Outbox()
