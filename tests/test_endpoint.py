@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from stenod.daemon.endpoint import SentenceEnd, SentenceRule
-from stenod.daemon.infer import EndOfStream
+from stenod.daemon.inbox import EndOfStream
 from stenod.daemon.segment import Segmenter, UttAudio, UttEnd, UttResumed, UttStart, UttTentativeEnd, VadConfig
 from stenod.protocol import Final
 from stenod.types import Transcript

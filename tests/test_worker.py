@@ -8,8 +8,10 @@ import time
 
 import numpy as np
 
+from stenod.asr.api import BackendStatus
 from stenod.config import DecodeConfig
-from stenod.daemon.infer import EndOfStream, Inbox, InferenceWorker, Timeline
+from stenod.daemon.inbox import EndOfStream, Inbox, StreamInput, Timeline
+from stenod.daemon.infer import InferenceWorker
 from stenod.daemon.segment import UttAudio, UttEnd, UttResumed, UttStart, UttTentativeEnd
 from stenod.daemon.stats import Stats
 from stenod.protocol import Final, Partial, SpeechEnd, SpeechStart
@@ -29,6 +31,9 @@ class ScriptedBackend:
         self.calls: list[int] = []
         self.started = threading.Event()
 
+    def status(self):
+        return BackendStatus(mode="plain", device="cpu", dtype="float32", attention="eager", batching=False)
+
     def transcribe_batch(self, requests):
         return [self._one(r.audio, r.cancel) for r in requests]
 
@@ -46,9 +51,9 @@ class Run:
     def __init__(self, backend: ScriptedBackend):
         self.backend, self.inbox, self.events, self.stats = backend, Inbox(), [], Stats()
         self.done = threading.Event()
-        self.worker = InferenceWorker(lambda: backend, self.inbox, self.events.append, Timeline(lambda: 0),
-                                      0.5, 0.3, self.stats, lambda b: None, lambda err: self.done.set(),
-                                      DecodeConfig(prompt=False))
+        self.worker = InferenceWorker(lambda: backend, [StreamInput("main", self.inbox, Timeline(lambda: 0))],
+                                      self.events.append, 0.5, 0.3, self.stats, lambda b: None,
+                                      lambda err: self.done.set(), DecodeConfig(prompt=False))
 
     def put(self, *events) -> None:
         for ev in events:

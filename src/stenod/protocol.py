@@ -40,6 +40,8 @@ TOPIC_HEARTBEAT = TOPIC_PREFIX + "heartbeat"
 
 MAX_SEQ = 2**64 - 1
 """``seq`` is a 64-bit unsigned counter."""
+DEFAULT_STREAM = "main"
+"""The label of the one stream of a daemon started with an unlabelled source."""
 
 MAX_REQUEST_BYTES = 65536
 """Largest control request accepted; anything bigger is refused before parsing."""
@@ -103,6 +105,9 @@ class _Transcript(_Envelope):
     dictation: bool = field(default=True, kw_only=True)
     """Whether dictation was on while the utterance was spoken: typing and clipboard clients act
     only on these. Events from a daemon that predates the field count as dictation."""
+    stream: str = field(default=DEFAULT_STREAM, kw_only=True)
+    """The label of the audio stream the utterance belongs to (``utt`` numbers are per stream).
+    Events from a daemon that predates the field belong to stream ``main``."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -141,6 +146,8 @@ class _SpeechBoundary(_Envelope):
 
     utt: int
     audio_ms: int
+    stream: str = field(default=DEFAULT_STREAM, kw_only=True)
+    """The label of the audio stream (as in transcripts)."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -192,6 +199,8 @@ class Heartbeat(_Envelope):
 
 Event = Union[Partial, Final, SpeechStart, SpeechEnd, StatusEvent, Heartbeat]
 EVENT_TYPES: tuple[type[Event], ...] = (Partial, Final, SpeechStart, SpeechEnd, StatusEvent, Heartbeat)
+STREAM_EVENTS: tuple[type[Event], ...] = (Partial, Final, SpeechStart, SpeechEnd)
+"""The events that belong to one audio stream (they carry its label in ``stream``)."""
 _BY_TOPIC: dict[str, type[Event]] = {cls.TOPIC: cls for cls in EVENT_TYPES}
 _ENVELOPE = ("session", "seq", "t_wall", "t_mono_ns")
 

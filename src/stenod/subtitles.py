@@ -5,6 +5,11 @@ the stream's timeline: milliseconds since capture started). Finals with empty te
 make no cue. Cues come out in time order and never overlap: a cue that would run into the next one
 is cut where the next starts, so players that refuse overlapping cues show every line.
 
+With finals of more than one stream (a meeting: ``--source me=mic --source them=monitor``) every
+cue names its stream: ``[them] text`` in SRT and text, a WebVTT voice span ``<v them>text``; cues
+of one stream never overlap, but cues of two streams may (two people speaking at once), as both
+formats allow.
+
 Pure: no I/O, no clock. Used by ``stenod web``'s downloads and by ``stenod export``.
 """
 
@@ -31,18 +36,27 @@ class Cue:
     start_ms: int
     end_ms: int
     text: str
+    speaker: str | None = None  # the stream's label, where there are several streams
 
 
 def cues(finals: Iterable[Final]) -> list[Cue]:
-    """Cues for ``finals`` (any order): sorted by start, empty texts dropped, overlaps cut."""
-    spoken = sorted((f for f in finals if f.text.strip()), key=lambda f: (f.audio.start_ms, f.utt))
+    """Cues for ``finals`` (any order): sorted by start, empty texts dropped, overlaps within a
+    stream cut, labelled by stream when there are several."""
+    spoken = sorted((f for f in finals if f.text.strip()), key=lambda f: (f.audio.start_ms, f.stream, f.utt))
+    several = len({f.stream for f in spoken}) > 1
     out: list[Cue] = []
     for i, f in enumerate(spoken):
         end = f.audio.end_ms
-        if i + 1 < len(spoken):
-            end = min(end, spoken[i + 1].audio.start_ms)
-        out.append(Cue(f.audio.start_ms, max(end, f.audio.start_ms + MIN_CUE_MS), " ".join(f.text.split())))
+        following = next((g for g in spoken[i + 1:] if g.stream == f.stream), None)
+        if following is not None:
+            end = min(end, following.audio.start_ms)
+        out.append(Cue(f.audio.start_ms, max(end, f.audio.start_ms + MIN_CUE_MS), " ".join(f.text.split()),
+                       f.stream if several else None))
     return out
+
+
+def _labelled(c: Cue) -> str:
+    return f"[{c.speaker}] {c.text}" if c.speaker else c.text
 
 
 def timestamp(ms: int, sep: str = ",") -> str:
@@ -55,7 +69,7 @@ def timestamp(ms: int, sep: str = ",") -> str:
 
 def to_srt(items: Iterable[Cue]) -> str:
     """SubRip: numbered blocks ``N``, ``start --> end``, text, blank line."""
-    blocks = [f"{n}\n{timestamp(c.start_ms)} --> {timestamp(c.end_ms)}\n{c.text}\n"
+    blocks = [f"{n}\n{timestamp(c.start_ms)} --> {timestamp(c.end_ms)}\n{_labelled(c)}\n"
               for n, c in enumerate(items, 1)]
     return "\n".join(blocks)
 
@@ -67,14 +81,15 @@ def _vtt_text(text: str) -> str:
 
 def to_vtt(items: Iterable[Cue]) -> str:
     """WebVTT: the ``WEBVTT`` header, then ``start --> end`` and text per cue."""
-    blocks = [f"{timestamp(c.start_ms, '.')} --> {timestamp(c.end_ms, '.')}\n{_vtt_text(c.text)}\n"
+    blocks = [f"{timestamp(c.start_ms, '.')} --> {timestamp(c.end_ms, '.')}\n"
+              f"{f'<v {c.speaker}>' if c.speaker else ''}{_vtt_text(c.text)}\n"
               for c in items]
     return "\n".join(["WEBVTT\n", *blocks])
 
 
 def to_text(items: Iterable[Cue]) -> str:
-    """One line per cue: ``[HH:MM:SS.mmm] text``."""
-    return "".join(f"[{timestamp(c.start_ms, '.')}] {c.text}\n" for c in items)
+    """One line per cue: ``[HH:MM:SS.mmm] text`` (``[HH:MM:SS.mmm] [stream] text``)."""
+    return "".join(f"[{timestamp(c.start_ms, '.')}] {_labelled(c)}\n" for c in items)
 
 
 def render(finals: Iterable[Final], fmt: Format) -> str:

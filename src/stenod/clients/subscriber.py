@@ -8,7 +8,7 @@ optionally only the last N) and drops live events whose ``seq`` the snapshot alr
 Afterwards it watches the stream and recovers on its own:
 
 * a jump in ``seq`` (missed events) → a new snapshot; finals it has not delivered yet are delivered
-  with ``origin="recovered"`` (deduplicated by ``(session, utt)``) and a :class:`Resynced` notice;
+  with ``origin="recovered"`` (deduplicated by ``(session, stream, utt)``) and a :class:`Resynced` notice;
 * a new ``session`` (the daemon restarted) → :class:`Restarted`, then the same catch-up;
 * no message at all for ``silence_s`` (heartbeats come every second) → :class:`Silent`, and
   :class:`Back` (or :class:`Restarted`) once messages flow again.
@@ -175,8 +175,8 @@ class Subscriber:
         self._heard = time.monotonic()
         self._next_sync = 0.0
         self._live_since_sync = 0
-        self._delivered: set[tuple[str, int]] = set()  # (session, utt) of finals delivered
-        self._delivered_order: deque[tuple[str, int]] = deque()
+        self._delivered: set[tuple[str, str, int]] = set()  # (session, stream, utt) of finals delivered
+        self._delivered_order: deque[tuple[str, str, int]] = deque()
         self._bad_topics: set[str] = set()
 
     # ---------------------------------------------------------------------------- public
@@ -303,7 +303,7 @@ class Subscriber:
     def _deliverable(self, event: Event, raw: bytes, origin: Origin) -> Received | None:
         """The item to deliver for ``event``, or None (filtered topic, or a final already delivered)."""
         if isinstance(event, Final):
-            key = (event.session, event.utt)
+            key = (event.session, event.stream, event.utt)
             if key in self._delivered:
                 return None
             self._delivered.add(key)

@@ -40,7 +40,9 @@ def register(sub) -> None:
         epilog="examples:\n  stenod bench corpus/ --model bundled:tiny.en --json bench.json --plot bench.png\n"
                "  stenod bench corpus/ --skip-offline --set vad.hangover_ms=150\n"
                "  stenod bench corpus/ --skip-offline --via-mic   # through a virtual microphone\n"
-               "  stenod bench --compare greedy.json beams.json")
+               "  stenod bench --compare greedy.json beams.json\n"
+               "  stenod bench corpus/ --model bundled:tiny.en --streams 3 --json three.json\n"
+               "  stenod bench corpus/ --model bundled:tiny.en --find-capacity")
     p.add_argument("corpus", type=Path, metavar="CORPUS_DIR", nargs="?", help="directory with manifest.json")
     p.add_argument("--compare", type=Path, nargs=2, metavar=("A.json", "B.json"),
                    help="print two earlier --json results side by side (runs nothing)")
@@ -64,6 +66,14 @@ def register(sub) -> None:
                    help="stream through a microphone: play the corpus into a virtual sink of the running "
                         "PulseAudio/PipeWire server whose monitor the daemon captures; latency from the "
                         "sink's playback clock (real time only)")
+    m = p.add_argument_group("several streams in one daemon (capacity)")
+    m.add_argument("--streams", type=int, metavar="N",
+                   help="replay N copies of the corpus sessions, each offset in time, as N real-time file "
+                        "streams into one daemon; per-stream WER and latency (replaces the usual parts)")
+    m.add_argument("--find-capacity", action="store_true",
+                   help="the largest N whose p95 final latency stays within 1.5 s (doubling, then bisection)")
+    m.add_argument("--offset-s", type=_seconds, default=2.5, metavar="S",
+                   help="stream k starts k*S seconds after the first (default 2.5)")
     p.set_defaults(func=run)
 
 
@@ -86,6 +96,8 @@ def run(args) -> int:
             import matplotlib  # noqa: F401
         except ImportError:
             raise UserError("--plot needs matplotlib: pip install 'stenod[bench]'") from None
+    if args.streams is not None or args.find_capacity:
+        return _run_streams(args)
     if args.via_mic and args.speed != 1.0:
         raise UserError("--via-mic plays the corpus in real time: drop --speed")
     opts = BenchOptions(via_mic=args.via_mic, corpus=args.corpus, model=args.model, device=args.device,
@@ -126,4 +138,51 @@ def compare(a_path: Path, b_path: Path) -> int:
         if errors:
             raise UserError(f"{path}: not a stenod bench result ({errors[0]})")
     print(format_compare(runs[0], runs[1], (str(a_path), str(b_path))))
+    return 0
+
+
+def _run_streams(args) -> int:
+    """`--streams N` / `--find-capacity`: several real-time streams into one daemon."""
+    from stenod.bench.corpus import CorpusError, load_corpus
+    from stenod.bench.multistream import find_capacity, format_streams, run_streams
+    from stenod.bench.report import Progress, write_json
+    from stenod.bench.runner import BenchOptions, _daemon_args, _short_tmpdir
+    from stenod.bench.streaming import BenchError
+    from stenod.cli import UserError
+
+    if args.corpus is None:
+        raise UserError("bench --streams: give a CORPUS_DIR")
+    if args.streams is not None and args.streams < 1:
+        raise UserError(f"--streams must be >= 1, got {args.streams}")
+    if args.streams is not None and args.find_capacity:
+        raise UserError("--streams N and --find-capacity exclude each other (the search picks N)")
+    if args.via_mic or args.plot:
+        raise UserError("--streams and --find-capacity replay files: drop --via-mic and --plot")
+    opts = BenchOptions(corpus=args.corpus, model=args.model, device=args.device,
+                        assistant_model=args.assistant_model, speed=args.speed, config=args.config,
+                        sets=tuple(args.set))
+    progress = Progress(enabled=not args.quiet)
+    root = args.keep or _short_tmpdir()
+    try:
+        corpus = load_corpus(args.corpus)
+
+        def one(n: int) -> dict:
+            return run_streams(corpus, root / f"streams-{n}", n, offset_s=args.offset_s, speed=args.speed,
+                               daemon_args=_daemon_args(opts), progress=progress)
+
+        if args.find_capacity:
+            result = find_capacity(one, progress.line)
+            text = "\n\n".join(format_streams(r) for r in result["runs"])
+            text += f"\n\ncapacity: {result['capacity']} real-time streams keep p95 final latency <= " \
+                    f"{result['goal_p95_ms']:.0f} ms"
+        else:
+            result = one(args.streams)
+            text = format_streams(result)
+    except (CorpusError, BenchError) as exc:
+        raise UserError(str(exc)) from None
+    finally:
+        progress.clear()
+    if args.json:
+        write_json(result, args.json)
+    print(text)
     return 0

@@ -105,6 +105,11 @@ def format_status(reply: Mapping[str, Any]) -> str:
                                                        f"p95 {_ms(stats.get('p95'))}, max {_ms(stats.get('max'))}"))
     if reply.get("decoding"):
         lines.append(("decoding", _pairs(reply["decoding"])))
+    streams = reply.get("streams")
+    if isinstance(streams, list) and len(streams) > 1:  # one stream: the lines above say it all
+        for i, st in enumerate(s for s in streams if isinstance(s, Mapping)):
+            lines.append(("streams" if i == 0 else "", f"{_text(st.get('label'))}: {_text(st.get('source'))}, "
+                                                       f"{_text(st.get('state'))}; {_pairs(st.get('counters'))}"))
     width = max(len(k) for k, _ in lines)
     return "\n".join(f"{k:<{width}}  {v}".rstrip() for k, v in lines)
 

@@ -16,11 +16,14 @@ def register(sub) -> None:
         epilog="examples:\n  stenod run --model bundled:tiny.en\n"
                "  stenod run --source file:talk.wav --exit-at-end\n"
                "  stenod run --source monitor          # what the desktop plays (PulseAudio/PipeWire)\n"
+               "  stenod run --source me=mic --source them=monitor   # a meeting: two streams, one model\n"
                "  arecord -f S16_LE -r 16000 -c 1 | stenod run --source -\n"
                '  stenod run --vocabulary "Kubernetes, Nguyen" --final-beams 5')
     p.add_argument("--config", type=Path, help="config file (default: $XDG_CONFIG_HOME/stenod/config.toml)")
-    p.add_argument("--source", help="mic (default input), mic:NAME|INDEX, monitor (the default output's "
-                                    "monitor), monitor:SINK, file:PATH, or - (raw s16le 16 kHz mono on stdin)")
+    p.add_argument("--source", action="append", metavar="[LABEL=]SOURCE",
+                   help="mic (default input), mic:NAME|INDEX, monitor (the default output's monitor), "
+                        "monitor:SINK, file:PATH, or - (raw s16le 16 kHz mono on stdin); repeat it with "
+                        "labels for several streams in one daemon: --source me=mic --source them=monitor")
     p.add_argument("--speed", type=float, help="file replay speed: 1.0 = real time (default), 0 = as fast as "
                                                "the pipeline takes it")
     p.add_argument("--exit-at-end", action="store_true", default=None,
@@ -66,6 +69,11 @@ def build_config(args):
     from stenod.config import ConfigError, apply_overrides, load_config
 
     overrides = {key: getattr(args, attr) for attr, key in FLAGS.items() if getattr(args, attr) is not None}
+    sources = overrides.pop("source.source", None)
+    if sources is not None and len(sources) == 1:  # it replaces the config file's streams too
+        overrides.update({"source.source": sources[0], "source.streams": ()})
+    elif sources is not None:
+        overrides["source.streams"] = tuple(sources)
     if args.assistant_model:
         overrides["model.decoding"] = "speculative"
     if overrides.get("source.speed") == 0:

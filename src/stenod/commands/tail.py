@@ -24,11 +24,17 @@ def register(sub) -> None:
         description="Follow the daemon's transcripts: the current utterance is rewritten in place as "
                     "it is recognised (the part that may still change is dimmed) and each finished "
                     "utterance stays on its own line. Waits for the daemon if it is not running yet; "
-                    "Ctrl-C to stop.")
+                    "Ctrl-C to stop.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n  stenod tail\n  stenod tail --stream them      # one stream of a meeting daemon\n"
+               "  stenod tail --json --history 0")
     p.add_argument("--events", metavar="ENDPOINT", help="events endpoint (default: from the config file, "
                                                         "else ipc://$XDG_RUNTIME_DIR/stenod/events)")
     p.add_argument("--control", metavar="ENDPOINT", help="control endpoint (default: from the config file, "
                                                          "else ipc://$XDG_RUNTIME_DIR/stenod/control)")
+    p.add_argument("--stream", metavar="LABEL",
+                   help="only this stream's transcripts (a daemon with several --source LABEL=...); "
+                        "without it, lines are labelled [LABEL] when there are several")
     p.add_argument("--json", action="store_true", help="print every event body as received, one JSON object a line")
     p.add_argument("--no-color", action="store_true", help="no ANSI colours (also: NO_COLOR=1)")
     p.add_argument("--history", type=_count, default=10, metavar="N",
@@ -51,7 +57,7 @@ def run(args) -> int:
         subscriber = Subscriber(events, control, history=args.history)
     except ValueError as exc:  # ConfigError is a ValueError too
         raise UserError(str(exc)) from None
-    view = TerminalView(json_mode=args.json, color=False if args.no_color else None)
+    view = TerminalView(json_mode=args.json, color=False if args.no_color else None, stream=args.stream)
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         for item in subscriber:

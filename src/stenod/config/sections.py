@@ -1,6 +1,7 @@
 """The daemon's sections and the whole :class:`Config`, one field per ``[section]``."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from stenod.asr.options import Attention, Decoding, Dtype
@@ -51,17 +52,35 @@ class SourceConfig:
     """Capture block size."""
     ring_s: float = 60.0
     """Ring buffer length: how far the pipeline may fall behind (e.g. during model load)."""
+    streams: tuple[str, ...] = ()
+    """Several streams in one daemon, each ``LABEL=SOURCE`` (e.g. ``["me=mic", "them=monitor"]``);
+    when set, it replaces ``source``."""
 
     def __post_init__(self) -> None:
         _check_types(self)
         if not self.source.strip():
             raise ValueError("source: must not be empty")
+        labels = [_stream_label("streams", entry) for entry in self.streams]
+        if len(set(labels)) != len(labels):
+            raise ValueError(f"streams: labels must differ, got {', '.join(labels)}")
         _check_positive("speed", self.speed, allow_inf=True)
         if not 1 <= self.block_ms <= 1000:
             raise ValueError(f"block_ms: must be in 1..1000, got {self.block_ms}")
         _check_positive("ring_s", self.ring_s)
         if self.ring_s * 1000 < 2 * self.block_ms:
             raise ValueError(f"ring_s: must hold at least two blocks, got {self.ring_s}")
+
+
+STREAM_LABEL = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,31}")
+"""A stream's label: a letter, then letters, digits, ``_`` or ``-`` (32 at most)."""
+
+
+def _stream_label(name: str, entry: str) -> str:
+    label, sep, source = entry.partition("=")
+    if not sep or not STREAM_LABEL.fullmatch(label) or not source.strip():
+        raise ValueError(f"{name}: expected LABEL=SOURCE (label: a letter, then letters, digits, _ or -), "
+                         f"got {entry!r}")
+    return label
 
 
 def _check_endpoint(name: str, value: str | None) -> None:
@@ -101,11 +120,15 @@ class StreamConfig:
     snapshot_finals: int = 200
     """Recent finals kept for catch-up snapshots."""
     heartbeat_s: float = 1.0
+    max_batch: int = 8
+    """The most decodes of different streams run as one batch (where the backend batches)."""
 
     def __post_init__(self) -> None:
         _check_types(self)
         _check_positive("partial_interval_s", self.partial_interval_s)
         _check_positive("heartbeat_s", self.heartbeat_s)
+        if not 1 <= self.max_batch <= 1024:
+            raise ValueError(f"max_batch: must be in 1..1024, got {self.max_batch}")
         if self.snapshot_finals < 0:
             raise ValueError(f"snapshot_finals: must be >= 0, got {self.snapshot_finals}")
 

@@ -200,6 +200,5 @@ def open_source(spec: SourceSpec, ring: Ring, block: int, speed: float,
 
     if spec.kind == "monitor":
         # the sound server's pulse plugin (PortAudio's default device) records the source named here
-        os.environ["PULSE_SOURCE"] = pulse_monitor(spec.target)
-        return MicSource(ring, block, None, on_gap)
+        return MicSource(ring, block, None, on_gap, pulse_source=pulse_monitor(spec.target))
     return MicSource(ring, block, spec.target, on_gap)

@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import itertools
 import logging
+import os
 import re
 import subprocess
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 
 from stenod import SAMPLE_RATE
@@ -72,9 +75,12 @@ class MicSource(Source):
     FIRST_BLOCK_S = 10.0  # ... but its first block may take seconds (a sound server waking a sink up)
 
     def __init__(self, ring: Ring, block: int, device: str | None,
-                 on_gap: Callable[[AudioGap], None] | None = None):
+                 on_gap: Callable[[AudioGap], None] | None = None, pulse_source: str | None = None):
+        """`pulse_source`: record this PulseAudio/PipeWire source through the sound server's pulse
+        plugin (the default device), whatever the process's other streams record."""
         super().__init__(ring, block)
         self.device_name = device
+        self.pulse_source = pulse_source
         self.device = resolve_device(device)
         self.clock = MicClock(self.origin_ns)
         self.on_gap = on_gap or (lambda gap: None)
@@ -95,8 +101,9 @@ class MicSource(Source):
             self.origin_ns, self._last_block_ns = clock.origin_ns, now
 
         try:
-            stream = sd.InputStream(samplerate=SAMPLE_RATE, channels=1, dtype="int16", blocksize=self.block,
-                                    device=self.device, callback=callback)
+            with _pulse_source(self.pulse_source):
+                stream = sd.InputStream(samplerate=SAMPLE_RATE, channels=1, dtype="int16", blocksize=self.block,
+                                        device=self.device, callback=callback)
             self._last_block_ns = time.monotonic_ns()
             stream.start()
         except sd.PortAudioError as exc:
@@ -104,6 +111,8 @@ class MicSource(Source):
         self._stream = stream
 
     def device_label(self) -> str:
+        if self.pulse_source is not None:
+            return self.pulse_source
         return "default" if self.device_name is None else str(self.device_name)
 
     def _lost(self) -> str | None:
@@ -167,6 +176,29 @@ class MicSource(Source):
     def stop(self) -> None:
         super().stop()
         self._close()
+
+
+_PULSE_ENV = threading.Lock()
+
+
+@contextmanager
+def _pulse_source(name: str | None) -> Iterator[None]:
+    """PULSE_SOURCE is read by the pulse plugin when a stream is opened (each open makes its own
+    sound-server client), not later: setting it around the open, under a lock, gives every stream
+    its own source although the variable is process-wide."""
+    if name is None:
+        yield
+        return
+    with _PULSE_ENV:
+        before = os.environ.get("PULSE_SOURCE")
+        os.environ["PULSE_SOURCE"] = name
+        try:
+            yield
+        finally:
+            if before is None:
+                os.environ.pop("PULSE_SOURCE", None)
+            else:
+                os.environ["PULSE_SOURCE"] = before
 
 
 def _reinit_portaudio() -> None:

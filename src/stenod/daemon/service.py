@@ -15,23 +15,24 @@ import time
 import uuid
 from collections.abc import Callable
 
-from stenod import SAMPLE_RATE
 from stenod.config import SECTIONS, Config, ConfigError, ModelConfig, journal_dir, resolve_endpoints, runtime_dir
-from stenod.daemon.capture import AudioGap, Source, SourceError, open_source, parse_source
+from stenod.daemon.capture import AudioGap, SourceError
 from stenod.daemon.endpoint import SentenceRule
-from stenod.daemon.gate import DictationGate, GateError, UtteranceGate
-from stenod.daemon.infer import EndOfStream, Inbox, InferenceWorker, ReloadModel, Timeline, status_event
+from stenod.daemon.gate import DictationGate, GateError
+from stenod.daemon.inbox import EndOfStream, ReloadModel
+from stenod.daemon.infer import InferenceWorker, status_event
 from stenod.daemon.journal import Journal
 from stenod.daemon.notify import sd_notify
 from stenod.daemon.publish import ControlError, Outbox, Publisher, endpoint_in_use
-from stenod.daemon.ring import Ring
+from stenod.daemon.schedule import Scheduler
 from stenod.daemon.segment import Segmenter
 from stenod.daemon.state import DaemonState
 from stenod.daemon.vad import SileroStage
 from stenod.daemon.stats import Stats
-from stenod.daemon.supervise import Supervisor, fault_point
+from stenod.daemon.stream import Stream, VadThread, open_stream, stream_specs
+from stenod.daemon.supervise import Supervisor
 from stenod.keys import CurveKeyError, Keys, is_tcp, keys_dir
-from stenod.protocol import Final, ProtocolError, check_fields
+from stenod.protocol import STREAM_EVENTS, Final, ProtocolError, check_fields
 
 log = logging.getLogger("stenod")
 STOP_GRACE_S = 5.0
@@ -42,46 +43,6 @@ COMMAND_FIELDS = {"dictation": ("state",), "ptt": ("action",)}
 
 class ServiceError(RuntimeError):
     """The daemon cannot start or had to stop; the message is meant for the user."""
-
-
-class VadThread(threading.Thread):
-    """Reads the ring, runs the segmenter, queues its events for the inference worker."""
-
-    def __init__(self, ring: Ring, segmenter: Segmenter, inbox: Inbox, source: Source, daemon_: "Daemon"):
-        super().__init__(name="vad", daemon=True)
-        self.ring, self.seg, self.inbox, self.source, self.d = ring, segmenter, inbox, source, daemon_
-        self.dictation = UtteranceGate(daemon_.gate)
-
-    def _put_all(self, events) -> None:
-        for ev in events:
-            for item in self.dictation.route(ev):
-                self.inbox.put(item)
-
-    def run(self) -> None:
-        flushed_at_end = False
-        while True:
-            fault_point("vad")
-            for verdict in self.inbox.take_verdicts():  # text-aware endpointing (daemon/endpoint.py)
-                self._put_all(self.seg.sentence_end(verdict))
-            if self.ring.wait(0.1) and self.ring.available:
-                start, pcm = self.ring.read()
-                if self.d.state.paused.is_set():
-                    if self.seg.active:
-                        self._put_all(self.seg.flush())
-                    continue
-                self._put_all(self.seg.feed(start, pcm))
-                flushed_at_end = False
-                continue
-            if self.source.interrupted.is_set() and self.seg.active:
-                self._put_all(self.seg.flush())  # the input is lost: finalise with the audio we have
-            stopping = self.d.stopping.is_set()
-            if self.source.finished.is_set() or stopping:
-                if not flushed_at_end:
-                    self._put_all(self.seg.flush())
-                    flushed_at_end = True
-                if stopping or self.d.exit_at_end:
-                    self.inbox.put(EndOfStream())
-                    return
 
 
 class Daemon:
@@ -144,25 +105,31 @@ class Daemon:
 
     def status(self) -> dict:
         snap = self.stats.snapshot()
+        streams = [stream.status() for stream in self.streams]
         counters = {"utterances": 0, "finals": 0, "partials": 0, "guard_drops": 0, "decode_errors": 0,
-                    **snap["counters"], "overruns": self.ring.overruns, "dropped_samples": self.ring.dropped_samples,
-                    "audio_gaps": len(self.source.gaps),
+                    **snap["counters"],
+                    **{key: sum(s["counters"][key] for s in streams)
+                       for key in ("overruns", "dropped_samples", "audio_gaps")},
                     "bad_requests": self.publisher.bad_requests,
                     "journal_errors": self.publisher.journal_errors}
         b = self.backend
         st = b.status() if b is not None else None
-        decoding = {"mode": st.mode if st else "plain", "dtype": st.dtype if st else ""}
+        decoding = {"mode": st.mode if st else "plain", "dtype": st.dtype if st else "",
+                    "batching": st.batching if st else False}
         if "assistant_acceptance_rate" in snap:
             decoding["assistant_acceptance_rate"] = snap["assistant_acceptance_rate"]
         if st is not None and st.assistant_model:
             decoding["assistant_model"] = st.assistant_model
+        first = self.streams[0]
         return {"state": self.state.name, "dictation": self.gate.state, "model": b.name if b else None,
-                "device": b.device if b else None, "source": str(self.spec),
+                "device": b.device if b else None,
+                "source": ", ".join(str(s.spec.source) if len(self.streams) == 1 else str(s.spec)
+                                    for s in self.streams),
                 "uptime_s": round(time.monotonic() - self.started, 1),
                 "counters": counters, "latency_ms": snap["latency_ms"], "decoding": decoding,
-                "lag_ms": {"vad": round(self.ring.available / SAMPLE_RATE * 1000),
-                           "worker": round(self.inbox.backlog_s * 1000)},
-                "stream_origin_mono_ns": self.source.origin_ns}
+                "lag_ms": {"vad": max(s["lag_ms"]["vad"] for s in streams),
+                           "worker": max(s["lag_ms"]["worker"] for s in streams)},
+                "stream_origin_mono_ns": first.source.origin_ns, "streams": streams}
 
     def _announce(self, state: str, detail: dict) -> None:
         """Publish a state change (called by DaemonState under its lock, so events keep its order),
@@ -170,10 +137,10 @@ class Daemon:
         self.gate.report(lambda on: self.outbox.put(status_event(state, dictation=on, **detail)))
         sd_notify(f"STATUS={state}")
 
-    def _audio_gap(self, gap: AudioGap) -> None:
-        """The capture thread lost its input (`end_mono_ns` None) or got it back: a status event."""
+    def _audio_gap(self, label: str, gap: AudioGap) -> None:
+        """A capture thread lost its input (`end_mono_ns` None) or got it back: a status event."""
         self.state.report(lambda state: self.gate.report(
-            lambda on: self.outbox.put(status_event(state, dictation=on, audio_gap=gap.detail()))))
+            lambda on: self.outbox.put(status_event(state, dictation=on, audio_gap=gap.detail(), stream=label))))
 
     def request_stop(self, why: str) -> None:
         if not self.stopping.is_set():
@@ -202,7 +169,7 @@ class Daemon:
         backend.warm_up()
         return backend
 
-    def _reload(self, inbox: Inbox) -> None:
+    def _reload(self, inbox) -> None:
         """SIGHUP: read the configuration again; a changed [model] is loaded by the worker while
         audio keeps flowing; other sections take effect at the next start."""
         sd_notify("RELOADING=1")
@@ -226,8 +193,8 @@ class Daemon:
 
     def _log_final(self, event) -> None:
         if isinstance(event, Final):
-            log.info("final %d (%s ms after speech end): %s", event.utt,
-                     _latency(event), event.text or "(retracted)")
+            log.info("final %s%d (%s ms after speech end): %s", "" if len(self.streams) == 1 else f"{event.stream}/",
+                     event.utt, _latency(event), event.text or "(retracted)")
 
     # -- lifecycle ------------------------------------------------------------------------------
     def run(self) -> int:
@@ -237,32 +204,37 @@ class Daemon:
         if endpoint_in_use(control_ep):
             raise ServiceError(f"another stenod daemon is already running at {control_ep} "
                                "(stop it with `stenod stop`, or use --control/--events)")
+        bell = threading.Event()  # rung by every stream's inbox: the worker waits on it
+        self.streams: list[Stream] = []
         try:
-            self.spec = parse_source(cfg.source.source)
-            self.ring = Ring(int(cfg.source.ring_s * SAMPLE_RATE))
-            block = int(cfg.source.block_ms * SAMPLE_RATE / 1000)
-            self.source = open_source(self.spec, self.ring, block, cfg.source.speed, self._audio_gap)
+            for spec in stream_specs(cfg.source):
+                self.streams.append(open_stream(spec, cfg.source, bell,
+                                                lambda gap, label=spec.label: self._audio_gap(label, gap)))
         except SourceError as exc:
+            self._stop_sources()  # the streams opened before the one that failed
             raise ServiceError(str(exc)) from None
         keys = self._curve_keys(events_ep, control_ep)
         self.outbox = Outbox()
         self.publisher = Publisher(events_ep, control_ep, self.outbox, self.control, self.session,
                                    cfg.stream.heartbeat_s, cfg.stream.snapshot_finals, own_dir=runtime_dir(),
                                    journal=self._open_journal(), keys=keys)
-        timeline = Timeline(lambda: self.source.origin_ns, cfg.source.speed)
-        self.publisher.on_publish(lambda ev: self.stats.published(ev, timeline.mono_ns))
+        by_label = {stream.label: stream for stream in self.streams}
+        self.publisher.on_publish(self._count_published(by_label))
         self.publisher.on_publish(self._log_final)
-        self.inbox = inbox = Inbox()
-        neural = SileroStage() if cfg.vad.neural else None
-        vad = VadThread(self.ring, Segmenter(cfg.vad, neural=neural, verdicts=True), inbox, self.source, self)
-        worker = InferenceWorker(self._load, inbox, self.outbox.put, timeline, cfg.stream.partial_interval_s,
-                                 cfg.vad.preroll_ms / 1000, self.stats, self._on_ready, self._on_done, cfg.decode,
-                                 SentenceRule(cfg.vad.sentence_logprob) if cfg.vad.text_endpoint else None)
+        vads = [VadThread(stream, Segmenter(cfg.vad, neural=SileroStage() if cfg.vad.neural else None,
+                                            verdicts=True), self)
+                for stream in self.streams]
+        worker = InferenceWorker(self._load, [stream.input for stream in self.streams], self.outbox.put,
+                                 cfg.stream.partial_interval_s, cfg.vad.preroll_ms / 1000, self.stats,
+                                 self._on_ready, self._on_done, cfg.decode,
+                                 SentenceRule(cfg.vad.sentence_logprob) if cfg.vad.text_endpoint else None,
+                                 Scheduler(cfg.stream.max_batch))
         supervisor = Supervisor(lambda limit: worker.busy_since is not None
                                 and time.monotonic() - worker.busy_since > limit)
         supervisor.watch(self.publisher)
-        supervisor.watch(vad, may_end=lambda: self.stopping.is_set()
-                         or (self.exit_at_end and self.source.finished.is_set()))
+        for vad, stream in zip(vads, self.streams):
+            supervisor.watch(vad, may_end=lambda source=stream.source: self.stopping.is_set()
+                             or (self.exit_at_end and source.finished.is_set()))
         supervisor.watch(worker, may_end=self.done.is_set)
         supervisor.install()
         try:
@@ -272,14 +244,16 @@ class Daemon:
                 raise ServiceError(self.publisher.error)
             log.info("session %s: events on %s, control on %s", self.session, events_ep, control_ep)
             self.state.update()
-            self.source.start()
-            log.info("capturing from %s", self.spec)
-            vad.start()
+            for stream in self.streams:
+                stream.source.start()
+                log.info("capturing from %s", stream.spec if len(self.streams) > 1 else stream.spec.source)
+            for vad in vads:
+                vad.start()
             worker.start()
-            error = self._supervise(supervisor, inbox)
+            error = self._supervise(supervisor, vads)
         finally:
             supervisor.uninstall()
-        self.source.stop()
+        self._stop_sources()
         self.state.update(stopped=True, error=error)
         if not supervisor.dead(self.publisher.name):
             self.publisher.stop()
@@ -288,6 +262,19 @@ class Daemon:
         if error:
             raise ServiceError(error)
         return 0
+
+    def _count_published(self, by_label: dict[str, Stream]) -> Callable[[object], None]:
+        """The publisher's hook for the statistics: latencies on the event's own stream timeline."""
+        def count(ev) -> None:
+            stream = by_label.get(ev.stream) if isinstance(ev, STREAM_EVENTS) else None
+            self.stats.published(ev, stream.timeline.mono_ns if stream else None)
+            if stream is not None:
+                stream.counters.published(ev)
+        return count
+
+    def _stop_sources(self) -> None:
+        for stream in self.streams:
+            stream.source.stop()
 
     def _curve_keys(self, *endpoints: str) -> Keys | None:
         """tcp:// endpoints only with CURVE keys (and authorized clients): refused otherwise."""
@@ -313,7 +300,7 @@ class Daemon:
         except OSError as exc:
             raise ServiceError(f"cannot open the journal in {path}: {exc.strerror or exc}") from None
 
-    def _supervise(self, supervisor: Supervisor, inbox: Inbox) -> str | None:
+    def _supervise(self, supervisor: Supervisor, vads: list[VadThread]) -> str | None:
         """The main loop: watch the threads until the worker is done; the error that stopped us, if any."""
         fault: str | None = None
         stop_deadline: float | None = None
@@ -322,23 +309,27 @@ class Daemon:
             if self._hup.is_set():
                 self._hup.clear()
                 if self.backend is not None and not self.stopping.is_set():
-                    self._reload(inbox)
+                    self._reload(self.streams[0].inbox)
             if fault is not None and not self.stopping.is_set():
                 log.error("%s", fault)
                 self.request_stop(fault)
-                if supervisor.dead("vad"):
-                    inbox.put(EndOfStream())  # the worker still publishes what it has
+                for vad in vads:
+                    if supervisor.dead(vad.name):
+                        vad.inbox.put(EndOfStream())  # the worker still publishes what it has
                 if supervisor.dead(self.publisher.name):
                     return fault  # nothing can be published any more
-            if self.source.error and fault is None:
-                fault = f"audio source failed: {self.source.error}"
+            failed = [s for s in self.streams if s.source.error]
+            if failed and fault is None:
+                s = failed[0]
+                fault = f"audio source failed: {s.source.error}" if len(self.streams) == 1 \
+                    else f"audio source of stream {s.label} failed: {s.source.error}"
                 self.request_stop(fault)
             if self.stopping.is_set() and self.backend is None:
                 log.info("stopped before the model was ready")
                 return fault
             if self.stopping.is_set():
                 if stop_deadline is None:
-                    self.source.stop()  # the VAD thread then flushes and the worker finishes
+                    self._stop_sources()  # the VAD threads then flush and the worker finishes
                     stop_deadline = time.monotonic() + STOP_GRACE_S
                 if time.monotonic() > stop_deadline:
                     return fault or f"the inference worker did not finish within {STOP_GRACE_S:.0f} s of the stop"

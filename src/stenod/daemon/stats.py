@@ -29,7 +29,7 @@ class Stats:
         self.first_partial_ms: collections.deque[float] = collections.deque(maxlen=WINDOW)
         self.inference_ms: collections.deque[float] = collections.deque(maxlen=WINDOW)
         self.accepted = self.proposed = 0
-        self._speech_start_ns: dict[int, int | None] = {}
+        self._speech_start_ns: dict[tuple[str, int], int | None] = {}  # (stream, utt) -> speech start
 
     def count(self, name: str, n: int = 1) -> None:
         with self._lock:
@@ -42,7 +42,7 @@ class Stats:
             self.accepted += t.stats.assistant_accepted
             self.proposed += t.stats.assistant_proposed or 0
 
-    def published(self, event, speech_mono_ns=None) -> None:
+    def published(self, event, speech_mono_ns=None) -> None:  # speech_mono_ns: of the event's stream
         """Called by the publisher after each send (latencies use the stream timeline)."""
         with self._lock:
             if isinstance(event, Final):
@@ -50,14 +50,14 @@ class Stats:
                 end_ns = event.timings.get("speech_end_mono_ns")
                 if end_ns:
                     self.final_ms.append((event.t_mono_ns - end_ns) / 1e6)
-                self._speech_start_ns.pop(event.utt, None)
+                self._speech_start_ns.pop((event.stream, event.utt), None)
             elif isinstance(event, Partial):
                 self.counters["partials"] += 1
-                start_ns = self._speech_start_ns.pop(event.utt, None)
+                start_ns = self._speech_start_ns.pop((event.stream, event.utt), None)
                 if start_ns:
                     self.first_partial_ms.append((event.t_mono_ns - start_ns) / 1e6)
             elif isinstance(event, SpeechStart) and speech_mono_ns is not None:
-                self._speech_start_ns[event.utt] = speech_mono_ns(event.audio_ms * 16)
+                self._speech_start_ns[(event.stream, event.utt)] = speech_mono_ns(event.audio_ms * 16)
                 while len(self._speech_start_ns) > 100:
                     self._speech_start_ns.pop(next(iter(self._speech_start_ns)))
 
