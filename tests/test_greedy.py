@@ -61,3 +61,31 @@ def test_noise_stays_empty_with_a_draft(corpus, backend):
         audio = load_audio(n["path"])[: 16000 * 5]
         assert backend.transcribe(audio, draft=[314, 481, 307]).text == ""
     assert np.isfinite(backend.transcribe(np.zeros(16000, np.float32)).no_speech_prob)
+
+
+def test_cross_attention_reused_from_the_no_speech_pass_changes_nothing(corpus, backend):
+    """With a prompt, P(no speech) is read in a pass of its own whose cross-attention keys and
+    values the greedy decode reuses: the same tokens and log-probabilities as computing them anew."""
+    import torch
+    from dataclasses import replace
+    from transformers.cache_utils import DynamicCache
+
+    from stenod.asr.greedy import greedy_decode
+
+    prompt = backend.encode_prompt([], corpus.clips[0]["text"], 96)
+    context = [backend.prompt_start, *prompt]
+    vocab = replace(backend.vocab, prefix=context + backend.prefix)
+    for clip in corpus.clips[1:4]:
+        with torch.inference_mode():
+            enc = backend.encode(backend.features(load_audio(clip["path"])))
+            fresh = greedy_decode(backend.model, enc, vocab, [], 100, backend.cache_kw, sot_index=len(context))
+            cross = DynamicCache()
+            nsp = backend.no_speech(enc, cross)[0]
+            assert cross.get_seq_length() == enc.shape[1]  # the pass kept them
+            shared = greedy_decode(backend.model, enc, vocab, [], 100, backend.cache_kw, sot_index=len(context),
+                                   cross=cross)
+            assert abs(nsp - backend.no_speech(enc)[0]) < 1e-6
+        assert shared.tokens == fresh.tokens and fresh.tokens, clip["id"]
+        assert np.allclose(shared.logprobs, fresh.logprobs, atol=1e-5)
+        t = backend.transcribe(load_audio(clip["path"]), prompt=prompt)
+        assert list(t.tokens) == fresh.tokens and abs(t.no_speech_prob - nsp) < 1e-6

@@ -236,6 +236,7 @@ class WhisperBackend:
 
     def _decode_one(self, req: DecodeRequest) -> Transcript:
         import torch
+        from transformers.cache_utils import DynamicCache
 
         forced, draft, cancel = list(req.prefix), list(req.draft), req.cancel
         context = self.context_tokens(req)
@@ -247,9 +248,14 @@ class WhisperBackend:
             feats = self.features(req.audio)
             enc = self.encode(feats, cancel)
             t1 = time.perf_counter()
+            # The guards judge the audio, not the prompt: previous text makes Whisper more willing to
+            # read words into noise (P(no speech) drops), so with a prompt it is read in a pass of its
+            # own without it, whose cross-attention keys and values the greedy decode then reuses.
+            cross = DynamicCache() if context else None
+            plain_nsp = self.no_speech(enc, cross)[0] if context else None
             if self.batchable(req):
                 r = greedy_decode(self.model, enc, vocab, forced, cap, self.cache_kw, draft, cancel,
-                                  sot_index=len(context))
+                                  sot_index=len(context), cross=cross)
                 tokens, nsp, logprobs, hit_cap = r.tokens, r.no_speech_prob, r.logprobs, r.hit_cap
                 if draft:
                     stats = DecodeStats(draft_tokens=len(draft), draft_accepted=r.draft_accepted)
@@ -257,10 +263,8 @@ class WhisperBackend:
                 if cancel is not None and cancel():
                     raise DecodeCancelled()
                 tokens, nsp, logprobs, hit_cap, stats = self._generate(enc, feats, forced, cap, context, req.beams)
-            if context:
-                # The guards judge the audio, not the prompt: previous text makes Whisper more willing
-                # to read words into noise (P(no speech) drops), so it is read without the prompt.
-                nsp = float(self.no_speech(enc)[0])
+            if plain_nsp is not None:
+                nsp = plain_nsp
             self.sync()
             t2 = time.perf_counter()
         return self.finish(req, tokens, nsp, logprobs, hit_cap, (t1 - t0) * 1e3, (t2 - t1) * 1e3, stats)
@@ -275,13 +279,16 @@ class WhisperBackend:
         self.sync()
         return enc
 
-    def no_speech(self, enc) -> list[float]:
+    def no_speech(self, enc, cross=None) -> list[float]:
         """P(no speech) at the start-of-transcript position of the plain prefix, for each row of
-        encoder output `enc` (one decoder pass)."""
+        encoder output `enc` (one decoder pass). `cross`: an empty DynamicCache that keeps the
+        pass's cross-attention keys and values of `enc` for a later decode over the same rows."""
         import torch
+        from transformers.cache_utils import DynamicCache, EncoderDecoderCache
 
         ids = torch.tensor([self.prefix] * enc.shape[0], device=enc.device)
-        hidden = self.model.model.decoder(input_ids=ids, encoder_hidden_states=enc).last_hidden_state[:, 0]
+        kw = {} if cross is None else {"use_cache": True, self.cache_kw: EncoderDecoderCache(DynamicCache(), cross)}
+        hidden = self.model.model.decoder(input_ids=ids, encoder_hidden_states=enc, **kw).last_hidden_state[:, 0]
         return torch.softmax(self.model.proj_out(hidden).float(), -1)[:, self.no_speech_id].tolist()
 
     def decode(self, tokens) -> str:

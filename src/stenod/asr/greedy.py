@@ -51,17 +51,18 @@ def _crop(cache, keep: int) -> None:
 
 def greedy_decode(model, enc, vocab: Vocab, forced: list[int], cap: int, cache_kw: str,
                   draft: list[int] | None = None, cancel: Callable[[], bool] | None = None,
-                  sot_index: int = 0) -> GreedyResult:
+                  sot_index: int = 0, cross=None) -> GreedyResult:
     """Greedy decoding after `vocab.prefix + forced`, at most `cap` new tokens (fewer if the
     model's context is shorter). `draft`: tokens expected to follow (e.g. the previous decode's).
     `sot_index`: where start-of-transcript lies in the prefix (after a previous-text prompt); the
-    no-speech probability is read there."""
+    no-speech probability is read there. `cross`: a DynamicCache already holding the cross-attention
+    keys and values of `enc` (from an earlier decoder pass over it), so they are not computed again."""
     import torch
     from transformers.cache_utils import DynamicCache, EncoderDecoderCache
 
     device = enc.device
     decoder, proj = model.model.decoder, model.proj_out
-    cache = EncoderDecoderCache(DynamicCache(), DynamicCache())
+    cache = EncoderDecoderCache(DynamicCache(), DynamicCache() if cross is None else cross)
     head = vocab.prefix + forced
     limit = max(0, min(cap, model.config.max_target_positions - len(head) - 1))
     draft = [t for t in (draft or [])[:limit] if t != vocab.eot]
