@@ -193,14 +193,24 @@ class Daemon:
         self.worker_error = error
         self.done.set()
 
-    def _load(self, m: ModelConfig | None = None):
+    def _load(self, m: ModelConfig | None = None, local: bool = False):
+        """The backend of `m` (default: the configuration's): the service at ``remote``, or the local model."""
+        explicit = self.model_explicit or m is not None
+        model = m or self.cfg.model
+        if model.remote and not local:
+            from stenod.remote.load import load_remote
+
+            return load_remote(model, self._remote_status, lambda: self._load(m, local=True))
         from stenod.asr.backend import BackendOptions, load_backend
 
-        explicit = self.model_explicit or m is not None
-        m = m or self.cfg.model
-        backend = load_backend(m.name if explicit else None, BackendOptions.from_config(m))
+        backend = load_backend(model.name if explicit else None, BackendOptions.from_config(model))
         backend.warm_up()
         return backend
+
+    def _remote_status(self, detail: dict) -> None:
+        """The inference service became unreachable or reachable again: a status event."""
+        self.state.report(lambda state: self.gate.report(
+            lambda on: self.outbox.put(status_event(state, dictation=on, remote=detail))))
 
     def _reload(self, inbox: Inbox) -> None:
         """SIGHUP: read the configuration again; a changed [model] is loaded by the worker while
