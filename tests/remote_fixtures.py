@@ -63,3 +63,35 @@ def remote_service(stenod_env, bundled_model, tmp_path_factory) -> Iterator[Serv
         yield svc
     finally:
         svc.stop()
+
+
+NO_TORCH = """\
+import sys
+for name in ("torch", "transformers"):
+    sys.modules[name] = None  # `import torch` now fails, as where it is not installed
+from stenod.cli import main
+rc = main(sys.argv[1:])
+heavy = sorted({m.split(".")[0] for m, mod in sys.modules.items() if mod is not None
+                and m.split(".")[0] in ("torch", "transformers", "silero_vad", "accelerate")})
+print("heavy modules:", ",".join(heavy) or "none", file=sys.stderr)
+sys.exit(rc)
+"""
+"""A stenod command line run where torch and transformers cannot be imported (the light install's
+condition); it says on its last stderr line which heavy modules it imported anyway."""
+
+
+def short_session(corpus, n: int, path: Path) -> tuple[Path, list[str]]:
+    """The corpus session's first `n` utterances as a WAV file (cut in the pause after the n-th),
+    with their reference texts."""
+    import soundfile
+
+    utts = corpus.session["utterances"]
+    audio, rate = soundfile.read(corpus.session["path"], dtype="int16")
+    cut = (utts[n - 1]["end"] + utts[n]["start"]) / 2 if n < len(utts) else len(audio) / rate
+    soundfile.write(path, audio[: int(cut * rate)], rate)
+    return path, [u["text"] for u in utts[:n]]
+
+
+def start_daemon_cmd(cmd: list[str], env: dict, events: str, control: str, *args: str) -> subprocess.Popen:
+    return subprocess.Popen([*cmd, "run", "--events", events, "--control", control, *args], env=env,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

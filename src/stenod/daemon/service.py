@@ -27,7 +27,7 @@ from stenod.daemon.publish import ControlError, Outbox, Publisher, endpoint_in_u
 from stenod.daemon.ring import Ring
 from stenod.daemon.segment import Segmenter
 from stenod.daemon.state import DaemonState
-from stenod.daemon.vad import SileroStage
+from stenod.daemon.vad_onnx import NeuralStageError, neural_stage
 from stenod.daemon.stats import Stats
 from stenod.daemon.supervise import Supervisor, fault_point
 from stenod.keys import CurveKeyError, Keys, is_tcp, keys_dir
@@ -263,7 +263,10 @@ class Daemon:
         self.publisher.on_publish(lambda ev: self.stats.published(ev, timeline.mono_ns))
         self.publisher.on_publish(self._log_final)
         self.inbox = inbox = Inbox()
-        neural = SileroStage() if cfg.vad.neural else None
+        try:
+            neural = neural_stage(remote=cfg.model.remote is not None) if cfg.vad.neural else None
+        except NeuralStageError as exc:
+            raise ServiceError(str(exc)) from None
         vad = VadThread(self.ring, Segmenter(cfg.vad, neural=neural, verdicts=True), inbox, self.source, self)
         worker = InferenceWorker(self._load, inbox, self.outbox.put, timeline, cfg.stream.partial_interval_s,
                                  cfg.vad.preroll_ms / 1000, self.stats, self._on_ready, self._on_done, cfg.decode,
