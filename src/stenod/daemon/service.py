@@ -8,6 +8,7 @@ lets the worker publish every pending final, then closes the sockets: nothing is
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import signal
 import threading
@@ -201,6 +202,9 @@ class Daemon:
             from stenod.remote.load import load_remote
 
             return load_remote(model, self._remote_status, lambda: self._load(m, local=True))
+        if importlib.util.find_spec("torch") is None:
+            raise ServiceError("decoding locally needs the model stack: pip install 'stenod[local]' "
+                               "(or decode on a service with --remote URL)")
         from stenod.asr.backend import BackendOptions, load_backend
 
         backend = load_backend(model.name if explicit else None, BackendOptions.from_config(model))
