@@ -147,3 +147,72 @@ def test_config_keys_accept_good_values():
     assert m.timeout_s == 3.0 and m.fallback == "local"
     with pytest.raises(ValueError, match="token_file"):
         ModelConfig(token_file=" ")
+
+
+class _Stage:
+    """A stand-in for the local model in a unit test of the fallback's switching (one stage)."""
+
+    name, device = "local-stand-in", "cpu"
+
+    def warm_up(self) -> None:
+        pass
+
+    def encode_prompt(self, vocabulary, context, max_tokens):
+        return [1]
+
+    def transcribe_batch(self, requests):
+        from stenod.types import Transcript
+
+        return [Transcript(text="local") for _ in requests]
+
+    def status(self):
+        from stenod.asr.api import BackendStatus
+
+        return BackendStatus(mode="plain", device="cpu", dtype="float32", attention="sdpa")
+
+
+def test_fallback_switches_to_local_and_back():
+    import json
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from stenod.remote import link as link_module
+    from stenod.serve.wire import transcript_to_wire
+    from stenod.types import Transcript
+
+    port = free_port()
+    link = Link(f"http://127.0.0.1:{port}", None, 1.0, 0)
+    states = []
+    backend = RemoteBackend(link, NativeApi(link), on_change=states.append, fallback=_Stage)
+    backend.warm_up()  # nothing listens: starts on the local model
+    req = [DecodeRequest(np.zeros(8000, np.float32))]
+    assert backend.transcribe_batch(req)[0].text == "local" and backend.name == "local-stand-in"
+    assert states[-1]["state"] == "unreachable" and states[-1]["decoding"] == "local"
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            self._send({"wire_version": 1, "name": "svc-model", "device": "cuda",
+                        "status": {"mode": "plain", "device": "cuda", "dtype": "float16", "attention": "sdpa"}})
+
+        def do_POST(self):  # noqa: N802
+            n = len(json.loads(self.rfile.read(int(self.headers["Content-Length"])))["requests"])
+            self._send({"results": [transcript_to_wire(Transcript(text="remote"))] * n})
+
+        def _send(self, obj):
+            body = json.dumps(obj).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        time.sleep(link_module.PROBE_S + 0.2)  # the next request probes the service
+        assert backend.transcribe_batch(req)[0].text == "remote"
+        assert backend.name == "svc-model" and backend.device == f"remote:{link.url} (cuda)"
+        assert states[-1]["state"] == "reachable" and states[-1]["decoding"] == "remote"
+    finally:
+        server.shutdown()
