@@ -4,10 +4,11 @@ clock, and capture survives the sound server being killed and started again."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -47,6 +48,30 @@ def finals(rows):
     return [r for r in rows if r["type"] == "final" and r["text"]]
 
 
+@dataclass
+class Live:
+    env: dict
+    ctl: str
+    rec: Recorder
+    daemon: subprocess.Popen
+    stderr: str = ""  # once stopped
+
+
+@contextmanager
+def live_daemon(pulse_env: dict, stenod_env: dict, tmp_path, source: str):
+    """A daemon capturing `source` on the given sound server, ready; stopped (SIGTERM) after."""
+    env = {**stenod_env, **pulse_env, "XDG_STATE_HOME": str(tmp_path / "state")}
+    events, ctl = free_endpoint(tmp_path, "events"), free_endpoint(tmp_path, "control")
+    live = Live(env, ctl, Recorder(events, tmp_path / "events.jsonl"), start_daemon(env, events, ctl, "--source", source))
+    try:
+        wait_ready(env, ctl)
+        yield live
+    finally:
+        live.daemon.terminate()
+        live.stderr = live.daemon.communicate(timeout=30)[1]
+        live.rec.stop()
+
+
 def speech_end_s(path: str) -> float:
     """Where the clip's speech really ends (last 10 ms frame above -40 dBFS)."""
     x = load_audio(path)
@@ -58,17 +83,13 @@ def speech_end_s(path: str) -> float:
 def test_mic_latencies_agree_with_the_playback_clock(cold_pulse, corpus, stenod_env, bundled_model, tmp_path):
     """The first audio block comes late (the sink renders in 2 s blocks until a low-latency stream
     plays): the daemon's timeline must not start when the stream was opened."""
-    env = {**stenod_env, **cold_pulse.env, "XDG_STATE_HOME": str(tmp_path / "state")}
-    events, ctl = free_endpoint(tmp_path, "events"), free_endpoint(tmp_path, "control")
-    rec = Recorder(events, tmp_path / "events.jsonl")
-    daemon = start_daemon(env, events, ctl, "--source", "mic")
-    try:
-        wait_ready(env, ctl)
+    with live_daemon(cold_pulse.env, stenod_env, tmp_path, "mic") as live:
+        env, ctl, rec = live.env, live.ctl, live.rec
         measured, reported = [], []
         for clip in corpus.clips[1:3]:
             before = len(finals(rec.events()))
             truth_end = play(env, clip["path"], speech_end_s(clip["path"]))
-            rows = rec.wait_for(lambda rows: len(finals(rows)) > before, 30)
+            rec.wait_for(lambda rows: len(finals(rows)) > before, 30)
             time.sleep(1.0)  # a second final would be a split utterance
             new = finals(rec.events())[before:]
             assert len(new) == 1, [(f["text"], f["audio"]) for f in new]
@@ -77,10 +98,6 @@ def test_mic_latencies_agree_with_the_playback_clock(cold_pulse, corpus, stenod_
             measured.append((final["_recv_mono_ns"] - truth_end) / 1e6)
             reported.append((final["t_mono_ns"] - final["timings"]["speech_end_mono_ns"]) / 1e6)
         status = json.loads(control(env, ctl, "status").stdout)
-    finally:
-        daemon.terminate()
-        daemon.communicate(timeout=30)
-        rec.stop()
     for m, r in zip(measured, reported):
         assert abs(m - r) < 150, (measured, reported)
     p50 = status["latency_ms"]["final"]["p50"]
@@ -90,12 +107,8 @@ def test_mic_latencies_agree_with_the_playback_clock(cold_pulse, corpus, stenod_
 def test_capture_recovers_when_the_sound_server_restarts(own_pulse, corpus, stenod_env, bundled_model, tmp_path):
     """Kill PulseAudio in the middle of an utterance: that utterance is finalised with the audio it
     had, a status event reports the gap, and capture is back within 3 s of the server."""
-    env = {**stenod_env, **own_pulse.env, "XDG_STATE_HOME": str(tmp_path / "state")}
-    events, ctl = free_endpoint(tmp_path, "events"), free_endpoint(tmp_path, "control")
-    rec = Recorder(events, tmp_path / "events.jsonl")
-    daemon = start_daemon(env, events, ctl, "--source", "mic")
-    try:
-        wait_ready(env, ctl)
+    with live_daemon(own_pulse.env, stenod_env, tmp_path, "mic") as live:
+        env, ctl, rec, daemon = live.env, live.ctl, live.rec, live.daemon
         cut = corpus.clips[4]
         player = own_pulse.play(cut["path"], wait=False)
         time.sleep(1.2 + speech_end_s(cut["path"]) * 0.5)  # into the speech
@@ -121,11 +134,7 @@ def test_capture_recovers_when_the_sound_server_restarts(own_pulse, corpus, sten
         status = json.loads(control(env, ctl, "status").stdout)
         assert status["state"] == "ready" and status["counters"]["audio_gaps"] == 1
         assert daemon.poll() is None
-    finally:
-        daemon.terminate()
-        _, stderr = daemon.communicate(timeout=30)
-        rec.stop()
-    assert daemon.returncode == 0, stderr
+    assert daemon.returncode == 0, live.stderr
 
 
 def test_bench_via_mic_measures_from_the_playback_clock(pulse, corpus, stenod_env, bundled_model, tmp_path):
@@ -156,12 +165,9 @@ def test_bench_via_mic_without_a_sound_server_is_a_clear_error(corpus, stenod_en
 
 
 def test_monitor_source_transcribes_what_the_desktop_plays(pulse, corpus, stenod_env, bundled_model, tmp_path):
-    env = {**stenod_env, **pulse.env, "PULSE_SOURCE": "no-such-source", "XDG_STATE_HOME": str(tmp_path / "state")}
-    events, ctl = free_endpoint(tmp_path, "events"), free_endpoint(tmp_path, "control")
-    rec = Recorder(events, tmp_path / "events.jsonl")
-    daemon = start_daemon(env, events, ctl, "--source", "monitor")
-    try:
-        wait_ready(env, ctl)
+    pulse_env = {**pulse.env, "PULSE_SOURCE": "no-such-source"}
+    with live_daemon(pulse_env, stenod_env, tmp_path, "monitor") as live:
+        env, ctl, rec = live.env, live.ctl, live.rec
         clip = corpus.clips[5]
         pulse.play(clip["path"])  # into the default output, vsink
         rows = rec.wait_for(lambda rows: finals(rows), 30)
@@ -172,10 +178,6 @@ def test_monitor_source_transcribes_what_the_desktop_plays(pulse, corpus, stenod
                  for line in pulse.pactl("list", "short", "sources").splitlines()}
         recording = [line.split("\t")[1] for line in pulse.pactl("list", "short", "source-outputs").splitlines()]
         assert index["vsink.monitor"] in recording and index["vmic"] not in recording, recording
-    finally:
-        daemon.terminate()
-        daemon.communicate(timeout=30)
-        rec.stop()
 
 
 def test_monitor_source_errors_are_clear(pulse, stenod_env, tmp_path):

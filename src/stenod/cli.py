@@ -15,7 +15,7 @@ import sys
 from stenod import __version__
 
 COMMANDS = ("run", "transcribe", "models", "tail", "control", "devices", "demo", "bench", "type", "clip", "captions",
-            "web", "client", "history", "export", "service", "keys")
+            "web", "client", "history", "export", "service", "keys", "serve")
 
 
 class UserError(Exception):
