@@ -3,7 +3,7 @@
 #   1. Debian packages (TTS voices for the test corpus, PulseAudio + ALSA plugin for a virtual
 #      microphone, Xvfb and X tools for the clipboard/typing/caption clients, PortAudio, Chromium and
 #      chromedriver for the browser tests);
-#   2. a virtual environment in .venv with torch installed first, then `pip install -e '.[dev,web,serve]'`.
+#   2. a virtual environment in .venv with torch installed first, then `pip install -e '.[local,remote,dev,web,serve]'`.
 # A second run does nothing but check, in about a second.
 #
 # Environment:
@@ -153,8 +153,8 @@ install_python_packages() {
   fi
   rm -f "$STAMP"
   install_torch
-  say "installing stenod and its dependencies into .venv (pip install -e '.[dev,web,serve]')…"
-  pip_install -e "$REPO[dev,web,serve]"
+  say "installing stenod and its dependencies into .venv (pip install -e '.[local,remote,dev,web,serve]')…"
+  pip_install -e "$REPO[local,remote,dev,web,serve]"
   "$VENV/bin/python" -c 'import stenod' || die "stenod does not import after installing"
   setup_key >"$STAMP"
 }

@@ -42,7 +42,8 @@ def register(sub) -> None:
                "  stenod bench corpus/ --skip-offline --via-mic   # through a virtual microphone\n"
                "  stenod bench --compare greedy.json beams.json\n"
                "  stenod bench corpus/ --model bundled:tiny.en --streams 3 --json three.json\n"
-               "  stenod bench corpus/ --model bundled:tiny.en --find-capacity")
+               "  stenod bench corpus/ --model bundled:tiny.en --find-capacity\n"
+               "  stenod bench corpus/ --skip-offline --remote http://gpu-host:8000   # local, then via the service")
     p.add_argument("corpus", type=Path, metavar="CORPUS_DIR", nargs="?", help="directory with manifest.json")
     p.add_argument("--compare", type=Path, nargs=2, metavar=("A.json", "B.json"),
                    help="print two earlier --json results side by side (runs nothing)")
@@ -62,6 +63,10 @@ def register(sub) -> None:
                    help="silence after the sessions, for the idle-CPU measurement (default 12)")
     p.add_argument("--keep", type=Path, metavar="DIR", help="keep the stream WAV, event log and daemon log here")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    p.add_argument("--remote", metavar="URL",
+                   help="run the streaming pass again with the daemon decoding on this inference service "
+                        "(as stenod run --remote) and report WER, latency and their ratios to the local run")
+    p.add_argument("--token-file", metavar="FILE", help="the service's token (with --remote)")
     p.add_argument("--via-mic", action="store_true",
                    help="stream through a microphone: play the corpus into a virtual sink of the running "
                         "PulseAudio/PipeWire server whose monitor the daemon captures; latency from the "
@@ -106,7 +111,12 @@ def run(args) -> int:
                         skip_streaming=args.skip_streaming, keep=args.keep, plot=args.plot)
     progress = Progress(enabled=not args.quiet)
     try:
-        result = run_bench(opts, progress, progress.line)
+        if args.remote:
+            from stenod.bench.remote import run_remote_bench
+
+            result = run_remote_bench(opts, args.remote, args.token_file, progress, progress.line)
+        else:
+            result = run_bench(opts, progress, progress.line)
     except (CorpusError, BenchError, ModelError) as exc:
         raise UserError(str(exc)) from None
     finally:
@@ -114,6 +124,10 @@ def run(args) -> int:
     if args.json:
         write_json(result, args.json)
     print(format_report(result))
+    if args.remote:
+        from stenod.bench.remote import format_remote
+
+        print(format_remote(result))
     if args.json or args.plot:
         print("", *(f"wrote {p}" for p in (args.json, args.plot) if p), sep="\n")
     sys.stdout.flush()

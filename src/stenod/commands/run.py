@@ -18,7 +18,9 @@ def register(sub) -> None:
                "  stenod run --source monitor          # what the desktop plays (PulseAudio/PipeWire)\n"
                "  stenod run --source me=mic --source them=monitor   # a meeting: two streams, one model\n"
                "  arecord -f S16_LE -r 16000 -c 1 | stenod run --source -\n"
-               '  stenod run --vocabulary "Kubernetes, Nguyen" --final-beams 5')
+               '  stenod run --vocabulary "Kubernetes, Nguyen" --final-beams 5\n'
+               "  stenod run --remote http://gpu-host:8000 --token-file ~/serve.token   # decode on a service\n"
+               "  stenod run --remote openai+http://localhost:8080/v1 --model Systran/faster-whisper-small")
     p.add_argument("--config", type=Path, help="config file (default: $XDG_CONFIG_HOME/stenod/config.toml)")
     p.add_argument("--source", action="append", metavar="[LABEL=]SOURCE",
                    help="mic (default input), mic:NAME|INDEX, monitor (the default output's monitor), "
@@ -33,6 +35,11 @@ def register(sub) -> None:
     p.add_argument("--device", help="auto, cpu, cuda, cuda:N")
     p.add_argument("--assistant-model", metavar="MODEL",
                    help="speculative decoding with this smaller model as the assistant (same vocabulary)")
+    p.add_argument("--remote", metavar="URL",
+                   help="decode on an inference service: http://host:port (stenod serve) or "
+                        "openai+http://host/v1 (an OpenAI-compatible server); no local model is loaded")
+    p.add_argument("--token-file", metavar="FILE",
+                   help="the service's bearer token (default: where stenod serve keeps it)")
     p.add_argument("--events", metavar="ENDPOINT", help="ZeroMQ PUB endpoint (default ipc://$XDG_RUNTIME_DIR/stenod/events)")
     p.add_argument("--control", metavar="ENDPOINT", help="ZeroMQ control endpoint (default ipc://$XDG_RUNTIME_DIR/stenod/control)")
     g = p.add_argument_group("voice activity detection")
@@ -55,6 +62,7 @@ def register(sub) -> None:
 
 FLAGS = {"source": "source.source", "speed": "source.speed", "exit_at_end": "source.exit_at_end",
          "model": "model.name", "device": "model.device", "assistant_model": "model.assistant_model",
+         "remote": "model.remote", "token_file": "model.token_file",
          "events": "sockets.events",
          "control": "sockets.control", "vad_aggressiveness": "vad.aggressiveness", "onset_ms": "vad.onset_ms",
          "hangover_ms": "vad.hangover_ms", "preroll_ms": "vad.preroll_ms",

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Literal
 
 from stenod.asr.options import Attention, Decoding, Dtype
 from stenod.config.check import _check_positive, _check_types
@@ -10,6 +11,8 @@ from stenod.config.clients import CaptionsConfig, DictationConfig, WebConfig
 from stenod.config.vad import VadConfig
 
 ZMQ_TRANSPORTS = ("ipc", "tcp", "inproc")
+REMOTE_SCHEMES = ("http", "https", "openai+http", "openai+https")
+Fallback = Literal["none", "local"]
 
 @dataclass(frozen=True)
 class ModelConfig:
@@ -28,6 +31,17 @@ class ModelConfig:
     """torch.compile the model (slower start, faster decode where supported)."""
     static_cache: bool = False
     """Use a static KV cache (pairs with ``compile``)."""
+    remote: str | None = None
+    """An inference service instead of a local model: ``http(s)://host:port`` (`stenod serve`'s
+    native API) or ``openai+http(s)://host/v1`` (any OpenAI-compatible transcription API)."""
+    token_file: str | None = None
+    """The service's bearer token; None: where `stenod serve` keeps it (native API), none (OpenAI API)."""
+    fallback: Fallback = "none"
+    """``local``: decode with the local model (``name``) while the service is unreachable."""
+    timeout_s: float = 15.0
+    """Time limit of one request to the service."""
+    retries: int = 2
+    """Attempts after the first before the service is reported unreachable."""
 
     def __post_init__(self) -> None:
         _check_types(self)
@@ -36,6 +50,22 @@ class ModelConfig:
                 raise ValueError(f"{name}: must not be empty")
         if self.assistant_model is not None and not self.assistant_model.strip():
             raise ValueError("assistant_model: must not be empty (leave it out for none)")
+        _check_remote(self.remote)
+        if self.token_file is not None and not self.token_file.strip():
+            raise ValueError("token_file: must not be empty (leave it out for the default)")
+        _check_positive("timeout_s", self.timeout_s)
+        if not 0 <= self.retries <= 100:
+            raise ValueError(f"retries: must be in 0..100, got {self.retries}")
+
+
+def _check_remote(url: str | None) -> None:
+    if url is None:
+        return
+    scheme, sep, rest = url.partition("://")
+    host = rest.split("/", 1)[0]
+    if not sep or scheme not in REMOTE_SCHEMES or not host or host.startswith(":"):
+        raise ValueError(f"remote: expected http://host:port (stenod serve) or openai+http://host/v1 "
+                         f"(an OpenAI-compatible server), got {url!r}")
 
 
 @dataclass(frozen=True)

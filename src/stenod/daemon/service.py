@@ -8,6 +8,7 @@ lets the worker publish every pending final, then closes the sockets: nothing is
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import signal
 import threading
@@ -27,7 +28,7 @@ from stenod.daemon.publish import ControlError, Outbox, Publisher, endpoint_in_u
 from stenod.daemon.schedule import Scheduler
 from stenod.daemon.segment import Segmenter
 from stenod.daemon.state import DaemonState
-from stenod.daemon.vad import SileroStage
+from stenod.daemon.vad_onnx import NeuralStageError, neural_stage
 from stenod.daemon.stats import Stats
 from stenod.daemon.stream import Stream, VadThread, open_stream, stream_specs
 from stenod.daemon.supervise import Supervisor
@@ -160,14 +161,27 @@ class Daemon:
         self.worker_error = error
         self.done.set()
 
-    def _load(self, m: ModelConfig | None = None):
+    def _load(self, m: ModelConfig | None = None, local: bool = False):
+        """The backend of `m` (default: the configuration's): the service at ``remote``, or the local model."""
+        explicit = self.model_explicit or m is not None
+        model = m or self.cfg.model
+        if model.remote and not local:
+            from stenod.remote.load import load_remote
+
+            return load_remote(model, self._remote_status, lambda: self._load(m, local=True))
+        if importlib.util.find_spec("torch") is None:
+            raise ServiceError("decoding locally needs the model stack: pip install 'stenod[local]' "
+                               "(or decode on a service with --remote URL)")
         from stenod.asr.backend import BackendOptions, load_backend
 
-        explicit = self.model_explicit or m is not None
-        m = m or self.cfg.model
-        backend = load_backend(m.name if explicit else None, BackendOptions.from_config(m))
+        backend = load_backend(model.name if explicit else None, BackendOptions.from_config(model))
         backend.warm_up()
         return backend
+
+    def _remote_status(self, detail: dict) -> None:
+        """The inference service became unreachable or reachable again: a status event."""
+        self.state.report(lambda state: self.gate.report(
+            lambda on: self.outbox.put(status_event(state, dictation=on, remote=detail))))
 
     def _reload(self, inbox) -> None:
         """SIGHUP: read the configuration again; a changed [model] is loaded by the worker while
@@ -221,9 +235,14 @@ class Daemon:
         by_label = {stream.label: stream for stream in self.streams}
         self.publisher.on_publish(self._count_published(by_label))
         self.publisher.on_publish(self._log_final)
-        vads = [VadThread(stream, Segmenter(cfg.vad, neural=SileroStage() if cfg.vad.neural else None,
-                                            verdicts=True), self)
-                for stream in self.streams]
+        remote = cfg.model.remote is not None
+        try:  # one neural stage per stream: it keeps the stream's state
+            vads = [VadThread(stream, Segmenter(cfg.vad, neural=neural_stage(remote) if cfg.vad.neural else None,
+                                                verdicts=True), self)
+                    for stream in self.streams]
+        except NeuralStageError as exc:
+            self._stop_sources()
+            raise ServiceError(str(exc)) from None
         worker = InferenceWorker(self._load, [stream.input for stream in self.streams], self.outbox.put,
                                  cfg.stream.partial_interval_s, cfg.vad.preroll_ms / 1000, self.stats,
                                  self._on_ready, self._on_done, cfg.decode,

@@ -1,0 +1,97 @@
+"""An inference service for the remote backend's tests, as "a base URL and a token file": the
+stand-in of remote_standin.py in a process of its own, which a test can stop and start again on
+the same port (the real `stenod serve` can take its place behind the same interface)."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+STANDIN = Path(__file__).with_name("remote_standin.py")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Service:
+    url: str
+    token_file: Path
+    env: dict
+    port: int
+    proc: subprocess.Popen | None = field(default=None, repr=False)
+
+    def start(self, timeout: float = 180) -> None:
+        assert self.proc is None or self.proc.poll() is not None
+        self.proc = subprocess.Popen([sys.executable, str(STANDIN), str(self.port), str(self.token_file)],
+                                     env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        line = self.proc.stdout.readline()  # after the model is loaded
+        assert '"ready"' in line, self.proc.stderr.read() if self.proc.poll() is not None else line
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", self.port)) == 0:
+                    return
+            time.sleep(0.05)
+        raise AssertionError("the stand-in service did not listen")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=20)
+
+
+@pytest.fixture(scope="module")
+def remote_service(stenod_env, bundled_model, tmp_path_factory) -> Iterator[Service]:
+    """A running service; its token file is where `stenod serve` keeps it for `stenod_env`."""
+    from stenod.serve.token import token_path
+
+    port = free_port()
+    svc = Service(f"http://127.0.0.1:{port}", token_path(stenod_env), dict(stenod_env), port)
+    svc.start()
+    try:
+        yield svc
+    finally:
+        svc.stop()
+
+
+NO_TORCH = """\
+import sys
+for name in ("torch", "transformers"):
+    sys.modules[name] = None  # `import torch` now fails, as where it is not installed
+from stenod.cli import main
+rc = main(sys.argv[1:])
+heavy = sorted({m.split(".")[0] for m, mod in sys.modules.items() if mod is not None
+                and m.split(".")[0] in ("torch", "transformers", "silero_vad", "accelerate")})
+print("heavy modules:", ",".join(heavy) or "none", file=sys.stderr)
+sys.exit(rc)
+"""
+"""A stenod command line run where torch and transformers cannot be imported (the light install's
+condition); it says on its last stderr line which heavy modules it imported anyway."""
+
+
+def short_session(corpus, n: int, path: Path) -> tuple[Path, list[str]]:
+    """The corpus session's first `n` utterances as a WAV file (cut in the pause after the n-th),
+    with their reference texts."""
+    import soundfile
+
+    utts = corpus.session["utterances"]
+    audio, rate = soundfile.read(corpus.session["path"], dtype="int16")
+    cut = (utts[n - 1]["end"] + utts[n]["start"]) / 2 if n < len(utts) else len(audio) / rate
+    soundfile.write(path, audio[: int(cut * rate)], rate)
+    return path, [u["text"] for u in utts[:n]]
+
+
+def start_daemon_cmd(cmd: list[str], env: dict, events: str, control: str, *args: str) -> subprocess.Popen:
+    return subprocess.Popen([*cmd, "run", "--events", events, "--control", control, *args], env=env,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
