@@ -14,6 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from conftest import free_endpoint
+from daemon_helpers import Recorder, run_to_end
+
 STANDIN = Path(__file__).with_name("remote_standin.py")
 
 
@@ -95,3 +98,41 @@ def short_session(corpus, n: int, path: Path) -> tuple[Path, list[str]]:
 def start_daemon_cmd(cmd: list[str], env: dict, events: str, control: str, *args: str) -> subprocess.Popen:
     return subprocess.Popen([*cmd, "run", "--events", events, "--control", control, *args], env=env,
                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+LIGHT = [sys.executable, "-c", NO_TORCH]  # a stenod command line without torch or transformers
+UTTERANCES = 5  # of the corpus session in `short`
+
+
+def finals(events: list[dict]) -> list[str]:
+    return [e["text"] for e in events if e["type"] == "final"]
+
+
+def remote_states(events: list[dict]) -> list[dict]:
+    return [e["detail"]["remote"] for e in events if e["type"] == "status" and "remote" in e.get("detail", {})]
+
+
+def run_light(env: dict, tmp, *args: str, timeout: float = 400) -> tuple[list[dict], str]:
+    events, ctl = free_endpoint(tmp, "events"), free_endpoint(tmp, "control")
+    rec = Recorder(events, tmp / "events.jsonl")
+    daemon = start_daemon_cmd(LIGHT, env, events, ctl, *args)
+    try:
+        _, stderr = daemon.communicate(timeout=timeout)
+    finally:
+        daemon.kill()
+    rec.wait_for(lambda rows: any(r["type"] == "status" and r["state"] in ("stopped", "error") for r in rows), 10)
+    rec.stop()
+    assert daemon.returncode == 0, stderr
+    return rec.events(), stderr
+
+
+@pytest.fixture(scope="module")
+def short(corpus, tmp_path_factory):
+    return short_session(corpus, UTTERANCES, tmp_path_factory.mktemp("remote") / "short.wav")
+
+
+@pytest.fixture(scope="module")
+def local_finals(stenod_env, bundled_model, short, tmp_path_factory) -> list[str]:
+    events, _ = run_to_end(stenod_env, tmp_path_factory.mktemp("local"), "--source", f"file:{short[0]}",
+                           "--speed", "0", "--exit-at-end", "--set", "journal.enabled=false")
+    return finals(events)

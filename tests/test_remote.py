@@ -3,53 +3,16 @@ made unimportable), the real model behind a real HTTP service (remote_fixtures),
 
 from __future__ import annotations
 
-import sys
 import time
 
 import pytest
 
 from conftest import free_endpoint
 from daemon_helpers import Recorder, run_to_end
-from model_fixtures import STENOD
-from remote_fixtures import NO_TORCH, free_port, remote_service, short_session, start_daemon_cmd  # noqa: F401
+from remote_fixtures import (LIGHT, UTTERANCES, finals, free_port, local_finals, remote_service,  # noqa: F401
+                             remote_states, run_light, short, start_daemon_cmd)
 
 pytestmark = pytest.mark.slow
-LIGHT = [sys.executable, "-c", NO_TORCH]
-UTTERANCES = 5
-
-
-def finals(events: list[dict]) -> list[str]:
-    return [e["text"] for e in events if e["type"] == "final"]
-
-
-def remote_states(events: list[dict]) -> list[dict]:
-    return [e["detail"]["remote"] for e in events if e["type"] == "status" and "remote" in e.get("detail", {})]
-
-
-def run_light(env: dict, tmp, *args: str, timeout: float = 400) -> tuple[list[dict], str]:
-    events, ctl = free_endpoint(tmp, "events"), free_endpoint(tmp, "control")
-    rec = Recorder(events, tmp / "events.jsonl")
-    daemon = start_daemon_cmd(LIGHT, env, events, ctl, *args)
-    try:
-        _, stderr = daemon.communicate(timeout=timeout)
-    finally:
-        daemon.kill()
-    rec.wait_for(lambda rows: any(r["type"] == "status" and r["state"] in ("stopped", "error") for r in rows), 10)
-    rec.stop()
-    assert daemon.returncode == 0, stderr
-    return rec.events(), stderr
-
-
-@pytest.fixture(scope="module")
-def short(corpus, tmp_path_factory):
-    return short_session(corpus, UTTERANCES, tmp_path_factory.mktemp("remote") / "short.wav")
-
-
-@pytest.fixture(scope="module")
-def local_finals(stenod_env, bundled_model, short, tmp_path_factory) -> list[str]:
-    events, _ = run_to_end(stenod_env, tmp_path_factory.mktemp("local"), "--source", f"file:{short[0]}",
-                           "--speed", "0", "--exit-at-end", "--set", "journal.enabled=false")
-    return finals(events)
 
 
 def test_remote_finals_equal_local_without_torch(stenod_env, remote_service, short, local_finals, tmp_path):
