@@ -28,6 +28,7 @@ neural stage loads its bundled model when built (torch is imported there, never 
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from collections import deque
 from typing import Protocol
 
@@ -83,8 +84,10 @@ class NeuralStage(Protocol):
         """Take the next frame; ``wake`` says the first stage heard something recently."""
 
 
-class SileroStage:
-    """silero-vad (v5+, 512-sample chunks at 16 kHz) run on torch, only while awake."""
+class ChunkedStage(ABC):
+    """What both silero-vad runtimes share: 512-sample chunks at 16 kHz, run only while awake; on
+    waking, the model's state is reset and the last `CATCH_UP` chunks are replayed for context.
+    A runtime implements `_reset()` and `_score(chunk) -> speech probability`."""
 
     CHUNK = 512
     CATCH_UP = 8  # chunks replayed on waking (256 ms of context)
@@ -92,29 +95,27 @@ class SileroStage:
     def __init__(self, sample_rate: int = 16000) -> None:
         if sample_rate != 16000:
             raise ValueError(f"the neural VAD stage runs at 16000 Hz, got {sample_rate}")
-        import torch  # heavy: only the daemon builds this stage
-
-        threads = torch.get_num_threads()
-        from silero_vad import load_silero_vad  # its import sets torch's threads to 1 for the process...
-
-        torch.set_num_threads(threads)  # ...which would halve the encoder's speed: put them back
-        self._torch = torch
-        self._model = load_silero_vad()
-        self._rate = sample_rate
         self._buf = np.zeros(0, np.float32)
         self._recent: deque[np.ndarray] = deque(maxlen=self.CATCH_UP)
         self._awake = False
         self.probability = 0.0
         self.chunks_run = 0
 
+    @abstractmethod
+    def _reset(self) -> None:
+        """Forget the model's state (on waking)."""
+
+    @abstractmethod
+    def _score(self, chunk: np.ndarray) -> float:
+        """The speech probability of the audio up to the end of `chunk`."""
+
     def _run(self, chunk: np.ndarray) -> None:
-        with self._torch.inference_mode():
-            self.probability = float(self._model(self._torch.from_numpy(chunk), self._rate).item())
+        self.probability = self._score(chunk)
         self.chunks_run += 1
 
     def feed(self, frame: np.ndarray, wake: bool) -> None:
         if wake and not self._awake:
-            self._model.reset_states()
+            self._reset()
             for chunk in self._recent:
                 self._run(chunk)
         self._awake = wake
@@ -126,6 +127,29 @@ class SileroStage:
             self._recent.append(chunk)
             if self._awake:
                 self._run(chunk)
+
+
+class SileroStage(ChunkedStage):
+    """silero-vad (v5+) run on torch."""
+
+    def __init__(self, sample_rate: int = 16000) -> None:
+        super().__init__(sample_rate)
+        import torch  # heavy: only the daemon builds this stage
+
+        threads = torch.get_num_threads()
+        from silero_vad import load_silero_vad  # its import sets torch's threads to 1 for the process...
+
+        torch.set_num_threads(threads)  # ...which would halve the encoder's speed: put them back
+        self._torch = torch
+        self._model = load_silero_vad()
+        self._rate = sample_rate
+
+    def _reset(self) -> None:
+        self._model.reset_states()
+
+    def _score(self, chunk: np.ndarray) -> float:
+        with self._torch.inference_mode():
+            return float(self._model(self._torch.from_numpy(chunk), self._rate).item())
 
 
 class FrameVad:

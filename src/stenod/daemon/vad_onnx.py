@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import importlib.util
 import logging
-from collections import deque
 from pathlib import Path
 
 import numpy as np
 
-from stenod.daemon.vad import NeuralStage, SileroStage
+from stenod.daemon.vad import ChunkedStage, NeuralStage, SileroStage
 
 log = logging.getLogger("stenod.vad")
 MODEL_FILE = "silero_vad.onnx"
@@ -37,16 +36,13 @@ def onnx_model_path() -> Path:
     return path
 
 
-class OnnxSileroStage:
-    """silero-vad on onnxruntime, only while awake (as :class:`SileroStage`)."""
+class OnnxSileroStage(ChunkedStage):
+    """silero-vad on onnxruntime (as :class:`SileroStage` on torch)."""
 
-    CHUNK = 512
-    CONTEXT = 64
-    CATCH_UP = 8
+    CONTEXT = 64  # samples of the previous chunk the model sees before each chunk
 
     def __init__(self, sample_rate: int = 16000) -> None:
-        if sample_rate != 16000:
-            raise ValueError(f"the neural VAD stage runs at 16000 Hz, got {sample_rate}")
+        super().__init__(sample_rate)
         path = onnx_model_path()
         try:
             import onnxruntime
@@ -58,38 +54,17 @@ class OnnxSileroStage:
         self._session = onnxruntime.InferenceSession(str(path), sess_options=opts,
                                                      providers=["CPUExecutionProvider"])
         self._sr = np.array(sample_rate, dtype=np.int64)
-        self._buf = np.zeros(0, np.float32)
-        self._recent: deque[np.ndarray] = deque(maxlen=self.CATCH_UP)
-        self._awake = False
-        self.probability = 0.0
-        self.chunks_run = 0
         self._reset()
 
     def _reset(self) -> None:
         self._state = np.zeros((2, 1, 128), np.float32)
         self._context = np.zeros((1, self.CONTEXT), np.float32)
 
-    def _run(self, chunk: np.ndarray) -> None:
+    def _score(self, chunk: np.ndarray) -> float:
         x = np.concatenate((self._context, chunk[None, :]), axis=1)
         out, self._state = self._session.run(None, {"input": x, "state": self._state, "sr": self._sr})
         self._context = x[:, -self.CONTEXT:]
-        self.probability = float(out.reshape(-1)[0])
-        self.chunks_run += 1
-
-    def feed(self, frame: np.ndarray, wake: bool) -> None:
-        if wake and not self._awake:
-            self._reset()
-            for chunk in self._recent:
-                self._run(chunk)
-        self._awake = wake
-        if not wake:
-            self.probability = 0.0
-        self._buf = np.concatenate((self._buf, frame.astype(np.float32) / 32768.0))
-        while self._buf.shape[0] >= self.CHUNK:
-            chunk, self._buf = self._buf[: self.CHUNK], self._buf[self.CHUNK:]
-            self._recent.append(chunk)
-            if self._awake:
-                self._run(chunk)
+        return float(out.reshape(-1)[0])
 
 
 def neural_stage(remote: bool) -> NeuralStage:
