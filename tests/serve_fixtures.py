@@ -7,7 +7,6 @@ import json
 import os
 import queue
 import signal
-import socket
 import subprocess
 import threading
 import urllib.error
@@ -19,12 +18,7 @@ from pathlib import Path
 import pytest
 
 from model_fixtures import STENOD
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from remote_fixtures import free_port
 
 
 @dataclass

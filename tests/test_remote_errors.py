@@ -13,7 +13,7 @@ import requests
 
 from conftest import free_endpoint
 from model_fixtures import STENOD
-from remote_fixtures import free_port, remote_service  # noqa: F401
+from remote_fixtures import free_port, json_service, remote_service  # noqa: F401
 from stenod.config import Config, ConfigError, ModelConfig, apply_overrides
 from stenod.remote.backend import RemoteBackend
 from stenod.remote.link import Cancelled, Link, RemoteAuthError, Unreachable
@@ -93,8 +93,6 @@ def test_retries_honour_cancel_and_report_unreachable():
 
 def test_a_final_waits_for_the_service_and_is_counted(tmp_path):
     """A request without cancel() keeps trying (queued_finals 1) until the service listens."""
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
     port = free_port()
     link = Link(f"http://127.0.0.1:{port}", None, 1.0, 0)
     states = []
@@ -107,27 +105,11 @@ def test_a_final_waits_for_the_service_and_is_counted(tmp_path):
         assert time.monotonic() < deadline, states
         time.sleep(0.05)
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):  # noqa: N802 - the http.server API
-            body = b'{"tokens": [7, 8]}'
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
+    with json_service(port, lambda method, body: {"tokens": [7, 8]}):
         t.join(timeout=10)
         assert out == [[7, 8]]
         assert states[-1]["state"] == "reachable" and states[-1]["queued_finals"] == 0
         assert backend.encode_prompt(["Nguyen"], "", 8) == [7, 8]  # cached by its arguments
-    finally:
-        server.shutdown()
 
 
 @pytest.mark.parametrize("key, value, message", [
@@ -172,9 +154,6 @@ class _Stage:
 
 
 def test_fallback_switches_to_local_and_back():
-    import json
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
     from stenod.remote import link as link_module
     from stenod.serve.wire import transcript_to_wire
     from stenod.types import Transcript
@@ -188,31 +167,14 @@ def test_fallback_switches_to_local_and_back():
     assert backend.transcribe_batch(req)[0].text == "local" and backend.name == "local-stand-in"
     assert states[-1]["state"] == "unreachable" and states[-1]["decoding"] == "local"
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802
-            self._send({"wire_version": 1, "name": "svc-model", "device": "cuda",
-                        "status": {"mode": "plain", "device": "cuda", "dtype": "float16", "attention": "sdpa"}})
+    def answer(method, body):
+        if method == "GET":
+            return {"wire_version": 1, "name": "svc-model", "device": "cuda",
+                    "status": {"mode": "plain", "device": "cuda", "dtype": "float16", "attention": "sdpa"}}
+        return {"results": [transcript_to_wire(Transcript(text="remote"))] * len(body["requests"])}
 
-        def do_POST(self):  # noqa: N802
-            n = len(json.loads(self.rfile.read(int(self.headers["Content-Length"])))["requests"])
-            self._send({"results": [transcript_to_wire(Transcript(text="remote"))] * n})
-
-        def _send(self, obj):
-            body = json.dumps(obj).encode()
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
+    with json_service(port, answer):
         time.sleep(link_module.PROBE_S + 0.2)  # the next request probes the service
         assert backend.transcribe_batch(req)[0].text == "remote"
         assert backend.name == "svc-model" and backend.device == f"remote:{link.url} (cuda)"
         assert states[-1]["state"] == "reachable" and states[-1]["decoding"] == "remote"
-    finally:
-        server.shutdown()
