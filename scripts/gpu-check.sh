@@ -56,8 +56,9 @@ else
   GPUBENCH=()
   BATCH=(--tokens 24)
   DISTIL_BATCHES=1,2,4,8,16,32,64 MEDIUM_BATCHES=1,4,16
-  CAPACITY=(--device cuda --dtype float16 --tokens 24 --duration 8 --max-streams 512 --max-batch 256)
-  CAPACITY_STATIC=(--device cuda --dtype float16 --tokens 24 --duration 7 --max-streams 64 --static-cache --compile)
+  CAPACITY=(--device cuda --dtype float16 --tokens 24 --duration 8 --start 32 --max-streams 512 --max-batch 256)
+  CAPACITY_STATIC=(--device cuda --dtype float16 --tokens 24 --duration 7 --start 4 --max-streams 32 --static-cache
+                   --compile)
 fi
 
 if [[ -d "$WHEELS" ]] && compgen -G "$WHEELS/*.whl" >/dev/null; then
@@ -88,7 +89,7 @@ step() {
   "$PY" -c 'import sys, torch, transformers; print("python", sys.version.split()[0]); print("torch", torch.__version__, "cuda", torch.version.cuda); print("transformers", transformers.__version__); print("device", torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu")'
 } >"$OUTDIR/env.txt" 2>>"$LOG"
 
-step "imports without sounddevice" 30 "$PY" - <<'PYEOF' >>"$LOG"
+step "imports without sounddevice" 20 "$PY" - <<'PYEOF' >>"$LOG"
 import importlib.abc, sys
 class Block(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path=None, target=None):
@@ -99,7 +100,7 @@ import stenod.asr.backend, stenod.asr.batch, stenod.daemon.infer, stenod.daemon.
 print("decode path imported without sounddevice")
 PYEOF
 
-step "gpubench" 140 "$PY" -m stenod models gpubench "${GPUBENCH[@]}" --json >"$OUTDIR/gpubench.json"
+step "gpubench" 130 "$PY" -m stenod models gpubench "${GPUBENCH[@]}" --json >"$OUTDIR/gpubench.json"
 if [[ -s "$OUTDIR/gpubench.json" ]]; then
   "$PY" -c 'import sys
 from stenod.asr.gpubench import BenchResult, render_markdown
@@ -112,9 +113,9 @@ if [[ -n "$MEDIUM_BATCHES" ]]; then
   step "batchbench whisper-medium.en" 40 "$PY" -m stenod models batchbench --arch whisper-medium.en \
     --batches "$MEDIUM_BATCHES" "${BATCH[@]}" --markdown >"$OUTDIR/batch-whisper-medium.jsonl"
 fi
-step "capacity distil-medium.en" 150 "$PY" -m stenod models capacity --arch distil-medium.en "${CAPACITY[@]}" \
+step "capacity distil-medium.en" 130 "$PY" -m stenod models capacity --arch distil-medium.en "${CAPACITY[@]}" \
   --json "$OUTDIR/capacity-distil-medium.json" >"$TMPD/capacity-distil-medium.md"
-step "capacity distil-medium.en static cache" 60 "$PY" -m stenod models capacity --arch distil-medium.en \
+step "capacity distil-medium.en static cache" 90 "$PY" -m stenod models capacity --arch distil-medium.en \
   "${CAPACITY_STATIC[@]}" --json "$OUTDIR/capacity-distil-medium-static.json" \
   >"$TMPD/capacity-distil-medium-static.md"
 

@@ -56,3 +56,21 @@ def test_bad_arguments_are_refused(tmp_path):
     r = subprocess.run([sys.executable, "-m", "stenod", "models", "capacity", "--duration", "3"],
                        capture_output=True, text=True, timeout=60)
     assert r.returncode != 0 and "--duration" in r.stderr
+    import torch
+
+    if not torch.cuda.is_available():
+        r = subprocess.run([sys.executable, "-m", "stenod", "models", "capacity", "--device", "cuda"],
+                           capture_output=True, text=True, timeout=120)
+        assert r.returncode != 0 and "no GPU available" in r.stderr
+
+
+def test_the_search_can_start_above_one():
+    from stenod.bench.multistream import find_capacity
+
+    def result(n, capacity):
+        p95 = 500.0 if n <= capacity else 3000.0
+        return {"final_latency_ms": {"p50": p95, "p95": p95, "max": p95}, "per_stream": [{"finals": 1}] * n}
+
+    for capacity, tried in ((6, [4, 6, 7, 8]), (2, [2, 3, 4]), (0, [1, 2, 4])):
+        found = find_capacity(lambda n, c=capacity: dict(result(n, c), streams=n), lambda _m: None, 64, start=4)
+        assert found["capacity"] == capacity and [r["streams"] for r in found["runs"]] == tried

@@ -9,7 +9,9 @@ the decode cost does not depend on the words) with pauses of 1 to 2 s, as ``UttS
 ``UttAudio`` blocks, ``UttTentativeEnd`` after ``[vad] early_ms`` of silence and ``UttEnd`` after
 ``hangover_ms``; stream k starts k/N of a cycle later, so the load is spread. Per N: the final
 latency (from an utterance's speech end to its final's publication, as `stenod bench` measures
-it), the batch sizes the worker ran, the lag (the most audio any inbox held undecoded). The
+it), the batch sizes the worker ran, and two lags: the most audio any inbox held before the
+worker took it (``max_lag_s``) and how long the worker went on after the last audio
+(``overrun_s``; near 0 when it keeps up). The
 search (`multistream.find_capacity`: doubling, then bisection) finds the largest N whose p95
 final latency stays within 1.5 s. Text and WER mean nothing here: only timing is measured.
 
@@ -104,14 +106,15 @@ def speech_like(n: int, seed: int) -> np.ndarray:
     return (0.2 * tone * (0.6 + 0.4 * np.sin(2 * np.pi * 4 * t)) + 0.02 * rng.standard_normal(n)).astype(np.float32)
 
 
-def _events(utts: list[Utt], vad: VadConfig) -> list[tuple[int, object]]:
-    """(sample at which the segmenter would queue it, event) for one stream, in order."""
+def _events(utts: list[Utt], vad: VadConfig, voice: np.ndarray) -> list[tuple[int, object]]:
+    """(sample at which the segmenter would queue it, event) for one stream, in order; every
+    utterance's audio is the start of `voice` (the cost of a decode does not depend on it)."""
     preroll = int(vad.preroll_ms * SAMPLE_RATE / 1000)
     block = int(BLOCK_S * SAMPLE_RATE)
     out: list[tuple[int, object]] = []
     for i, u in enumerate(utts):
         begin = max(0, u.start - preroll)
-        audio = speech_like(u.end - begin, seed=i)
+        audio = voice[: u.end - begin]
         out.append((u.start, UttStart(i, begin)))
         for s in range(begin, u.end, block):
             e = min(u.end, s + block)
@@ -129,12 +132,13 @@ def run_synthetic(backend: SyntheticBackend, n: int, duration_s: float = 20.0, *
     stream_cfg, vad = StreamConfig(), VadConfig()
     backend.batches.clear()
     bell = threading.Event()
-    origin = time.monotonic_ns() + int(0.2e9)
+    plans = [schedule(k, n, duration_s) for k in range(n)]
+    voice = speech_like(int((6.0 + vad.preroll_ms / 1000) * SAMPLE_RATE) + 1, seed=0)
+    pending = sorted(((at, k, ev) for k, p in enumerate(plans) for at, ev in _events(p, vad, voice)),
+                     key=lambda x: (x[0], x[1]))
+    origin = time.monotonic_ns() + int(0.2e9)  # sample 0 of every stream, once the events are ready
     labels = [f"s{k + 1}" for k in range(n)]
     inputs = [StreamInput(label, Inbox(bell), Timeline(lambda: origin)) for label in labels]
-    plans = [schedule(k, n, duration_s) for k in range(n)]
-    pending = sorted(((at, k, ev) for k, p in enumerate(plans) for at, ev in _events(p, vad)),
-                     key=lambda x: (x[0], x[1]))
     finals: list[tuple[str, int, Final]] = []
     done = threading.Event()
     errors: list[str] = []
@@ -155,19 +159,22 @@ def run_synthetic(backend: SyntheticBackend, n: int, duration_s: float = 20.0, *
                              decode=DecodeConfig(final_beams=1, prompt=False),
                              scheduler=Scheduler(max_batch or stream_cfg.max_batch))
     worker.start()
-    max_lag = 0.0
+    max_lag, looked_ns = 0.0, 0
     for at, k, ev in pending:  # the segmenters: each event queued when its audio has arrived
-        wait = origin + at * 1e9 / SAMPLE_RATE - time.monotonic_ns()
+        now = time.monotonic_ns()
+        wait = origin + at * 1e9 / SAMPLE_RATE - now
         if wait > 0:
-            max_lag = max([max_lag, *(i.inbox.backlog_s for i in inputs)])
+            if now - looked_ns > BLOCK_S * 1e9:  # the backlog, looked at once a block
+                max_lag, looked_ns = max([max_lag, *(i.inbox.backlog_s for i in inputs)]), now
             time.sleep(wait / 1e9)
         inputs[k].inbox.put(ev)
     fed_ns = time.monotonic_ns()
     for i in inputs:
         i.inbox.put(EndOfStream())
     if not done.wait(extra_timeout_s):  # fallen behind: what is still undecoded counts as late
-        worker.stop()
-        done.wait(30)
+        worker.stop()  # it still decodes the finals of utterances that have ended
+        if not done.wait(60):
+            raise RuntimeError(f"the inference worker did not stop within 60 s of the end of {n} streams")
     stop_ns = time.monotonic_ns()
     if errors:
         raise RuntimeError(errors[0])
@@ -206,9 +213,9 @@ def _result(backend: SyntheticBackend, labels: list[str], plans: list[list[Utt]]
 
 def search_capacity(backend: SyntheticBackend, limit: int, duration_s: float, say: Callable[[str], None],
                     max_batch: int | None = None, goal_ms: float = CAPACITY_GOAL_MS,
-                    keep: Callable[[dict[str, Any]], None] = lambda _r: None) -> dict[str, Any]:
+                    keep: Callable[[dict[str, Any]], None] = lambda _r: None, start: int = 1) -> dict[str, Any]:
     """The largest N within the goal (`multistream.find_capacity`), each N run for `duration_s`;
-    `keep` gets the search so far (``capacity`` null) after every run, so a search cut short by a
+    `start`: the first N tried (the doubling begins there); `keep` gets the search so far (``capacity`` null) after every run, so a search cut short by a
     time limit leaves its runs behind."""
     runs: list[dict[str, Any]] = []
 
@@ -217,7 +224,7 @@ def search_capacity(backend: SyntheticBackend, limit: int, duration_s: float, sa
         keep({"goal_p95_ms": goal_ms, "capacity": None, "measured": MEASURED, "runs": runs})
         return runs[-1]
 
-    found = find_capacity(run, say, limit, goal_ms)
+    found = find_capacity(run, say, limit, goal_ms, start)
     return {"goal_p95_ms": found["goal_p95_ms"], "capacity": found["capacity"], "measured": MEASURED,
             "runs": found["runs"]}
 
@@ -231,7 +238,7 @@ def format_run(r: dict[str, Any]) -> str:
 
     sizes = ", ".join(f"{k}x{v}" for k, v in r["batch_sizes"].items()) or "-"
     return (f"| {r['streams']} | {r['finals']}/{r['utterances']} | {ms(lat['p50'])} | {ms(lat['p95'])} | "
-            f"{ms(lat['max'])} | {r['max_lag_s']:.2f} | {sizes} |")
+            f"{ms(lat['max'])} | {r['max_lag_s']:.2f} | {r['overrun_s']:.1f} | {sizes} |")
 
 
 def format_search(found: dict[str, Any]) -> str:
@@ -245,6 +252,6 @@ def format_search(found: dict[str, Any]) -> str:
     lines = [f"{head} with p95 final latency <= {found['goal_p95_ms']:.0f} ms: {first['model']} on "
              f"{first['device']} ({first['dtype']}, {mode}, {first['tokens']} tokens per decode, "
              f"{first['duration_s']:g} s per run). Measured: {found['measured']}.", "",
-             "| streams | finals | p50 ms | p95 ms | max ms | max lag s | batch sizes (size x calls) |",
-             "| ---: | ---: | ---: | ---: | ---: | ---: | :--- |"]
+             "| streams | finals | p50 ms | p95 ms | max ms | max inbox s | overrun s | batch sizes (size x calls) |",
+             "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | :--- |"]
     return "\n".join(lines + [format_run(r) for r in found["runs"]])

@@ -78,6 +78,7 @@ def register(sub) -> None:
     cap.add_argument("--tokens", type=int, default=24, help="forced tokens per decode (default 24)")
     cap.add_argument("--duration", type=float, default=20.0, help="seconds of audio per stream and run (default 20)")
     cap.add_argument("--max-streams", type=int, default=512, help="the search's upper bound (default 512)")
+    cap.add_argument("--start", type=int, default=1, help="the search's first N, doubled from there (default 1)")
     cap.add_argument("--streams", type=int, default=None, help="run this many streams once instead of searching")
     cap.add_argument("--max-batch", type=int, default=None, help="the scheduler's batch bound (default [stream] max_batch)")
     cap.add_argument("--json", metavar="FILE", default=None, help="also write the result as JSON")
@@ -168,8 +169,8 @@ def capacity(args) -> int:
 
     from stenod.cli import UserError
 
-    if args.tokens < 1 or args.duration < 7.0 or args.max_streams < 1 or (args.streams is not None and args.streams < 1):
-        raise UserError("--tokens, --max-streams and --streams must be at least 1, --duration at least 7 s "
+    if min(args.tokens, args.max_streams, args.start, args.streams or 1) < 1 or args.duration < 7.0:
+        raise UserError("--tokens, --max-streams, --start and --streams must be at least 1, --duration at least 7 s "
                         "(an utterance of up to 6 s must fit)")
     if args.max_batch is not None and not 1 <= args.max_batch <= 1024:
         raise UserError(f"--max-batch: must be in 1..1024, got {args.max_batch}")
@@ -197,7 +198,8 @@ def capacity(args) -> int:
         print(cs.format_search(result))
     else:
         result = cs.search_capacity(backend, args.max_streams, args.duration, say, args.max_batch,
-                                    keep=lambda partial: args.json and write_json(partial, args.json))
+                                    keep=lambda partial: args.json and write_json(partial, args.json),
+                                    start=args.start)
         print(cs.format_search(result))
     if args.json:
         write_json(result, args.json)
