@@ -17,7 +17,7 @@ final latency stays within 1.5 s. Text and WER mean nothing here: only timing is
 
 Schema of one run (every key always present; a number is null when it could not be measured)::
 
-    {"model", "device", "dtype", "static_cache", "compile", "tokens", "streams", "duration_s",
+    {"model", "device", "device_name", "dtype", "static_cache", "compile", "tokens", "streams", "duration_s",
      "final_latency_ms": {"p50", "p95", "max"}, "finals", "utterances", "missing", "decodes",
      "batch_sizes": {"<size>": <backend calls>}, "final_batch_sizes": {"<size>": <finals>},
      "max_lag_s", "overrun_s",
@@ -64,7 +64,7 @@ MEASURED = ("timing only: random weights, forced token counts, synthetic audio; 
             "is not part of the capacity search)")
 
 SYNTH_SCHEMA: dict[str, Any] = {
-    "model": str, "device": str, "streams": int, "tokens": int, "duration_s": float,
+    "model": str, "device": str, "device_name": str, "streams": int, "tokens": int, "duration_s": float,
     "final_latency_ms": {"p50": (float, type(None)), "p95": (float, type(None)), "max": (float, type(None))},
     "finals": int, "utterances": int, "missing": int, "decodes": int, "batch_sizes": dict, "max_lag_s": float,
     "per_stream": list,
@@ -197,7 +197,8 @@ def _result(backend: SyntheticBackend, labels: list[str], plans: list[list[Utt]]
         everyone += lat
         per_stream.append({"label": label, "finals": len(mine), "utterances": len(plan),
                            "missing": len(plan) - len(have), "final_latency_ms": latency_stats(lat)})
-    return {"model": backend.name, "device": status.device, "dtype": status.dtype,
+    return {"model": backend.name, "device": status.device, "device_name": _device_name(status.device),
+            "dtype": status.dtype,
             "static_cache": status.static_cache, "compile": status.compile,
             "tokens": backend.tokens,
             "streams": len(labels), "duration_s": float(duration_s),
@@ -211,12 +212,18 @@ def _result(backend: SyntheticBackend, labels: list[str], plans: list[list[Utt]]
             "machine": {"cpus": os.cpu_count(), "platform": platform.platform()}}
 
 
+def _device_name(device: str) -> str:
+    import torch
+
+    return torch.cuda.get_device_name(device) if device.startswith("cuda") else f"CPU ({os.cpu_count()} cores)"
+
+
 def search_capacity(backend: SyntheticBackend, limit: int, duration_s: float, say: Callable[[str], None],
                     max_batch: int | None = None, goal_ms: float = CAPACITY_GOAL_MS,
                     keep: Callable[[dict[str, Any]], None] = lambda _r: None, start: int = 1) -> dict[str, Any]:
     """The largest N within the goal (`multistream.find_capacity`), each N run for `duration_s`;
-    `start`: the first N tried (the doubling begins there); `keep` gets the search so far (``capacity`` null) after every run, so a search cut short by a
-    time limit leaves its runs behind."""
+    `start`: the first N tried (the doubling begins there); `keep` gets the search so far
+    (``capacity`` null) after every run, so a search cut short by a time limit leaves its runs."""
     runs: list[dict[str, Any]] = []
 
     def run(n: int) -> dict[str, Any]:
@@ -243,14 +250,15 @@ def format_run(r: dict[str, Any]) -> str:
 
 def format_search(found: dict[str, Any]) -> str:
     first = found["runs"][0]
-    mode = "static cache + compile" if first["compile"] else "static cache" if first["static_cache"] else "dynamic cache"
+    mode = ("static cache + compile" if first["compile"] else "static cache" if first["static_cache"]
+            else "dynamic cache")
     if found["capacity"] is None:
         verdict = "keeps up" if keeps_up(first, found["goal_p95_ms"]) else "falls behind"
         head = f"One run of {first['streams']} streams ({verdict})"
     else:
         head = f"Capacity **{found['capacity']} streams**"
     lines = [f"{head} with p95 final latency <= {found['goal_p95_ms']:.0f} ms: {first['model']} on "
-             f"{first['device']} ({first['dtype']}, {mode}, {first['tokens']} tokens per decode, "
+             f"{first['device_name']} ({first['device']}, {first['dtype']}, {mode}, {first['tokens']} tokens per decode, "
              f"{first['duration_s']:g} s per run). Measured: {found['measured']}.", "",
              "| streams | finals | p50 ms | p95 ms | max ms | max inbox s | overrun s | batch sizes (size x calls) |",
              "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | :--- |"]

@@ -80,7 +80,8 @@ def register(sub) -> None:
     cap.add_argument("--max-streams", type=int, default=512, help="the search's upper bound (default 512)")
     cap.add_argument("--start", type=int, default=1, help="the search's first N, doubled from there (default 1)")
     cap.add_argument("--streams", type=int, default=None, help="run this many streams once instead of searching")
-    cap.add_argument("--max-batch", type=int, default=None, help="the scheduler's batch bound (default [stream] max_batch)")
+    cap.add_argument("--max-batch", type=int, default=None,
+                     help="the scheduler's batch bound (default [stream] max_batch)")
     cap.add_argument("--json", metavar="FILE", default=None, help="also write the result as JSON")
     cap.set_defaults(func=capacity)
     p.set_defaults(func=list_models)
