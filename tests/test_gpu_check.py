@@ -60,6 +60,11 @@ def test_dry_run_runs_every_step(tmp_path):
     assert all(m.encoder_ms > 0 and m.decoder_ms_per_token["eager"] > 0 for m in bench.models.values())
     rows = [json.loads(x) for x in (out / "batch-distil-medium.jsonl").read_text().splitlines() if x.startswith("{")]
     assert [x["batch"] for x in rows] == [1, 2] and all(x["batched_ms"] > 0 for x in rows)
+    capacity = json.loads((out / "capacity-distil-medium.json").read_text())
+    assert 1 <= capacity["capacity"] <= 2 and capacity["runs"][0]["finals"] >= 1
+    static = json.loads((out / "capacity-distil-medium-static.json").read_text())
+    assert static["runs"][0]["static_cache"] is True and static["runs"][0]["finals"] >= 1
+    assert "Capacity **" in summary and "One run of 1 streams" in summary
     assert len(list(out.iterdir())) <= 8  # what the device tool brings back
 
 

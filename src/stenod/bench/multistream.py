@@ -153,8 +153,9 @@ def keeps_up(result: dict[str, Any], goal_ms: float = CAPACITY_GOAL_MS) -> bool:
 
 
 def find_capacity(run: Callable[[int], dict[str, Any]], say: Callable[[str], None], limit: int = 512,
-                  goal_ms: float = CAPACITY_GOAL_MS) -> dict[str, Any]:
-    """The largest N that keeps up: N = 1, 2, 4, ... until one does not, then bisection."""
+                  goal_ms: float = CAPACITY_GOAL_MS, start: int = 1) -> dict[str, Any]:
+    """The largest N that keeps up: N = start, 2 start, 4 start, ... until one does not, then
+    bisection (down to 1 when `start` itself falls behind)."""
     runs: dict[int, dict[str, Any]] = {}
 
     def ok(n: int) -> bool:
@@ -166,7 +167,7 @@ def find_capacity(run: Callable[[int], dict[str, Any]], say: Callable[[str], Non
         return good
 
     good, bad = 0, None
-    n = 1
+    n = max(1, start)
     while n <= limit:
         if not ok(n):
             bad = n

@@ -53,6 +53,37 @@ def register(sub) -> None:
                                 "  stenod models batchbench --arch distil-medium.en --device cuda --batches 1,8,32")
     batchbench.add_arguments(bb)
     bb.set_defaults(func=batchbench.main_with_args)
+    cap = msub.add_parser("capacity", help="multi-stream capacity of an architecture on random weights",
+                          formatter_class=argparse.RawDescriptionHelpFormatter,
+                          description="N simulated real-time streams (synthetic audio, utterances of 3-6 s with "
+                                      "pauses) through the daemon's real inference worker and scheduler, decoded by "
+                                      "the exact architecture of distil-medium.en or whisper-medium.en on random "
+                                      "weights with a forced number of tokens per decode; finds the largest N whose "
+                                      "p95 final latency stays within 1.5 s (doubling, then bisection). Timing only: "
+                                      "texts mean nothing, and decoding is plain (an assistant's acceptance on "
+                                      "random weights would mean nothing).",
+                          epilog="examples:\n  stenod models capacity --arch distil-medium.en --device cuda "
+                                 "--json cap.json\n  stenod models capacity --device cuda --static-cache --compile\n"
+                                 "  stenod models capacity --size tiny --device cpu --max-streams 4 --duration 8")
+    cap.add_argument("--arch", choices=("distil-medium.en", "whisper-medium.en"), default="distil-medium.en",
+                     help="architecture (default distil-medium.en)")
+    cap.add_argument("--size", choices=("full", "tiny"), default="full",
+                     help="full (default) or tiny: scaled-down layers, checks the code path on a CPU")
+    cap.add_argument("--device", default="auto", help="auto (default: cuda when available), cuda, cuda:N or cpu")
+    cap.add_argument("--dtype", choices=("auto", "float16", "bfloat16", "float32"), default="auto",
+                     help="default float16 on CUDA, float32 on CPU")
+    cap.add_argument("--attention", choices=("sdpa", "eager"), default="sdpa", help="attention kernels (default sdpa)")
+    cap.add_argument("--static-cache", action="store_true", help="decode with a static KV cache (one by one)")
+    cap.add_argument("--compile", action="store_true", help="torch.compile the decoder step (implies --static-cache)")
+    cap.add_argument("--tokens", type=int, default=24, help="forced tokens per decode (default 24)")
+    cap.add_argument("--duration", type=float, default=20.0, help="seconds of audio per stream and run (default 20)")
+    cap.add_argument("--max-streams", type=int, default=512, help="the search's upper bound (default 512)")
+    cap.add_argument("--start", type=int, default=1, help="the search's first N, doubled from there (default 1)")
+    cap.add_argument("--streams", type=int, default=None, help="run this many streams once instead of searching")
+    cap.add_argument("--max-batch", type=int, default=None,
+                     help="the scheduler's batch bound (default [stream] max_batch)")
+    cap.add_argument("--json", metavar="FILE", default=None, help="also write the result as JSON")
+    cap.set_defaults(func=capacity)
     p.set_defaults(func=list_models)
 
 
@@ -131,6 +162,48 @@ def derive_student(args) -> int:
     except ModelError as exc:
         raise UserError(str(exc)) from None
     print(f"{args.name}: {path}")
+    return 0
+
+
+def capacity(args) -> int:
+    import sys
+
+    from stenod.cli import UserError
+
+    if min(args.tokens, args.max_streams, args.start, args.streams or 1) < 1 or args.duration < 7.0:
+        raise UserError("--tokens, --max-streams, --start and --streams must be at least 1, --duration at least 7 s "
+                        "(an utterance of up to 6 s must fit)")
+    if args.max_batch is not None and not 1 <= args.max_batch <= 1024:
+        raise UserError(f"--max-batch: must be in 1..1024, got {args.max_batch}")
+    import torch
+
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        raise UserError("no GPU available: torch.cuda.is_available() is False")
+    from stenod.asr.options import BackendOptions
+    from stenod.asr.synthetic import synthetic_backend
+    from stenod.bench import capacity_synth as cs
+    from stenod.bench.report import write_json
+
+    options = BackendOptions(device=args.device, dtype=args.dtype, attention=args.attention, compile=args.compile,
+                             static_cache=args.static_cache or args.compile)
+    backend = synthetic_backend(args.arch, args.size, args.tokens, options)
+    backend.warm_up()
+
+    def say(msg: str) -> None:
+        print(msg, file=sys.stderr, flush=True)
+
+    if args.streams is not None:
+        run = cs.run_synthetic(backend, args.streams, args.duration, max_batch=args.max_batch)
+        # One run, no search: capacity stays null; the table says whether it kept up.
+        result = {"goal_p95_ms": cs.CAPACITY_GOAL_MS, "capacity": None, "measured": cs.MEASURED, "runs": [run]}
+        print(cs.format_search(result))
+    else:
+        result = cs.search_capacity(backend, args.max_streams, args.duration, say, args.max_batch,
+                                    keep=lambda partial: args.json and write_json(partial, args.json),
+                                    start=args.start)
+        print(cs.format_search(result))
+    if args.json:
+        write_json(result, args.json)
     return 0
 
 
