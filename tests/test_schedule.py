@@ -159,3 +159,36 @@ def test_under_overload_a_final_waits_for_no_partial_and_partials_of_all_streams
     assert backend.batches[0] == [SR]  # the final of stream 1 first
     assert backend.batches[1] == [4 * SR]  # then one partial of all 4 s queued, not eight
     assert [e.stream for e in events if isinstance(e, Final)][0] == "s1"
+
+
+def test_a_partial_in_flight_is_abandoned_when_another_stream_ends_speech():
+    """Stream 0's partial is being decoded when stream 1's utterance ends: the partial is given
+    up (its cancel() turns true), so stream 1's final does not wait for it."""
+
+    class SlowPartials(BatchRecorder):
+        def __init__(self):
+            super().__init__(batching=False)
+            self.on_partial = lambda: None
+
+        def transcribe_batch(self, requests):
+            if requests[0].cancel is None:  # a final
+                return super().transcribe_batch(requests)
+            start, self.on_partial = self.on_partial, lambda: None
+            start()  # (once) another stream's speech ends while this partial decodes
+            deadline = time.monotonic() + 10
+            while not requests[0].cancel():
+                assert time.monotonic() < deadline, "the partial was not abandoned"
+                time.sleep(0.005)
+            self.batches.append(["cancelled"])
+            return [None]
+
+    backend = SlowPartials()
+
+    def script(inboxes):
+        inboxes[0].put(UttStart(1, 0))
+        inboxes[0].put(UttAudio(1, 0, np.full(2 * SR, 1000, np.int16)))  # a partial is due
+        backend.on_partial = lambda: [inboxes[1].put(ev) for ev in utterance(1, 1, 0, 1.0)]
+
+    events = run_streams(backend, 2, script, until=lambda: [SR] in backend.batches)
+    assert backend.batches[:2] == [["cancelled"], [SR]], backend.batches  # the final right after
+    assert [e.stream for e in events if isinstance(e, Final)][0] == "s1"

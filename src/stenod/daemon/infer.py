@@ -206,7 +206,10 @@ class InferenceWorker(threading.Thread):
         else:
             u, beams = lane.cur, 1
             n = u.length
-            cancel = lambda end=u.start + n: inbox.ending_before(end)  # noqa: E731
+            # abandoned when its own speech ended elsewhere, or when another stream's did: that
+            # stream's final must not wait for this partial
+            others = [other.src.inbox.ending for other in self.lanes if other is not lane]
+            cancel = lambda end=u.start + n: inbox.ending_before(end) or any(e.is_set() for e in others)  # noqa: E731
         audio = u.audio_until(min(max(0, n), u.length))
         return u, n, DecodeRequest(audio, prompt=tuple(u.prompt), draft=tuple(u.tokens) if beams == 1 else (),
                                    beams=beams, cancel=cancel)
