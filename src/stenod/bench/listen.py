@@ -6,7 +6,7 @@ is ``time.monotonic_ns()`` at receipt. CLOCK_MONOTONIC is shared by all processe
 machine, so these times compare directly with the daemon's ``t_mono_ns`` and ``timings``.
 
 Heartbeats are written too: with them every ``seq`` is accounted for, so a gap means an event was
-lost in transport. With ``--control``, once the daemon reports ``ready`` the listener
+lost in transport. With ``--control``, once the daemon reports ``ready`` (or speech comes) the listener
 asks it for its status (which holds ``stream_origin_mono_ns``) and writes the reply under the
 topic ``control.status``. The first line (topic ``listener.ready``) says the subscription is
 up; the listener exits after the daemon's ``stopped``/``error`` status, or on SIGTERM/SIGINT.
@@ -22,6 +22,7 @@ import sys
 import time
 
 STATUS = b"stenod.v1.status"
+HEARTBEAT = b"stenod.v1.heartbeat"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -78,7 +79,11 @@ def main(argv: list[str] | None = None) -> int:
                         body = {"unparsed": frames[1].decode("utf-8", "replace")}
                     write(frames[0].decode("utf-8", "replace"), body, recv_ns)
                     state = body.get("state") if frames[0] == STATUS and isinstance(body, dict) else None
-                    if state in ("ready", "paused") and args.control and not asked:
+                    # ready: its status event, or speech (a daemon with no model to load, decoding on
+                    # a service, can be ready before this subscription was up; heartbeats come
+                    # while the model loads too)
+                    running = state in ("ready", "paused") or frames[0] not in (STATUS, HEARTBEAT)
+                    if running and args.control and not asked:
                         asked = True
                         ctl = ctx.socket(zmq.DEALER)
                         ctl.setsockopt(zmq.LINGER, 0)
