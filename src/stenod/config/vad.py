@@ -36,8 +36,10 @@ class VadConfig:
     (the daemon's default) the decode's verdict decides instead: see ``text_endpoint``."""
     preroll_ms: int = 300
     """Audio kept before the onset so the first syllable is not lost."""
-    early_ms: int = 120
-    """Silence after which a tentative end is announced (0 disables); must be < hangover_ms."""
+    early_ms: int = 60
+    """Silence after which a tentative end is announced and the final's decode starts (0
+    disables); must be < hangover_ms. A decode started there that speech interrupts is
+    abandoned, so a short value costs only the CPU of those decodes."""
     resume_ms: int = 60
     """Voiced audio needed to resume an utterance during its hangover; shorter blips (a click,
     one misclassified frame of background noise) count as silence."""
