@@ -152,7 +152,16 @@ class FakeDaemon:
         """Run ``fn`` in the relay thread and return its result."""
         done: queue.Queue = queue.Queue()
         self._calls.put((fn, done))
-        ok, value = done.get(timeout=5)
+        deadline = time.monotonic() + 5
+        while True:
+            try:
+                ok, value = done.get(timeout=0.05)
+                break
+            except queue.Empty:
+                if self._error is not None:
+                    raise RuntimeError("the fake daemon's relay thread failed") from self._error
+                if time.monotonic() > deadline:
+                    raise TimeoutError("the fake daemon's relay thread did not answer within 5 s") from None
         if not ok:
             raise value
         return value
@@ -279,8 +288,8 @@ class FakeDaemon:
             while self._running.is_set():
                 poller = zmq.Poller()
                 poller.register(self._xpub, zmq.POLLIN)
-                poller.register(self._router, zmq.POLLIN)
-                if self._xsub is not None:
+                if self._xsub is not None:  # requests wait in the ROUTER until a publisher is attached
+                    poller.register(self._router, zmq.POLLIN)
                     poller.register(self._dealer, zmq.POLLIN)
                     if not self._hold:
                         poller.register(self._xsub, zmq.POLLIN)
@@ -304,6 +313,9 @@ class FakeDaemon:
                         done.put((True, fn()))
                     except BaseException as exc:  # handed back to the calling test
                         done.put((False, exc))
+        except BaseException as exc:  # the test's next call() raises it instead of timing out
+            self._error = exc
+            raise
         finally:
             for sock in (self._xpub, self._router, self._xsub, self._dealer):
                 if sock is not None:
