@@ -62,6 +62,8 @@ def test_rule_settings_are_checked():
         SentenceRule(tail_tokens=0)
     with pytest.raises(ValueError, match="open_hangover_ms"):
         VadConfig(hangover_ms=360, open_hangover_ms=200)
+    with pytest.raises(ValueError, match="sentence_min_ms"):
+        VadConfig(open_hangover_ms=800, sentence_min_ms=800)
     with pytest.raises(ValueError, match="sentence_logprob"):
         VadConfig(sentence_logprob=1.0)
     with pytest.raises(ValueError, match="text_endpoint"):
@@ -69,7 +71,8 @@ def test_rule_settings_are_checked():
 
 # -------------------------------------------------------------------------- the segmenter
 
-CFG = VadConfig(hangover_ms=300, early_ms=120, resume_ms=30, open_hangover_ms=900)  # 10, 4, 1, 30 frames
+CFG = VadConfig(hangover_ms=300, early_ms=120, resume_ms=30, open_hangover_ms=900,  # 10, 4, 1, 30 frames
+                sentence_min_ms=150)  # 5 frames
 
 
 def feed_frames(s: Segmenter, x: np.ndarray, at: int) -> list:
@@ -104,6 +107,30 @@ def test_a_sentence_verdict_ends_the_utterance_before_the_hangover_and_the_next_
         start, pcm = audio_of(events, u)
         assert start == starts[u - 1].start and np.array_equal(pcm, x[start:ev.end]), u  # nothing lost or doubled
     assert of(events, UttEnd)[1] == UttEnd(2, (len(first) + 24 * F), "silence")
+
+
+WAITING = VadConfig(hangover_ms=300, early_ms=120, resume_ms=30, open_hangover_ms=900, sentence_min_ms=300)
+
+
+def test_a_verdict_before_sentence_min_ms_ends_the_utterance_when_the_pause_is_that_long():
+    s = Segmenter(WAITING, SR, vad=energy_vad, verdicts=True)
+    events = feed_frames(s, signal(("sil", 10), ("tone", 30), ("sil", 5)), 0)
+    assert of(events, UttTentativeEnd) == [UttTentativeEnd(1, 40 * F)]
+    assert s.sentence_end(SentenceEnd(1, 40 * F)) == [] and s.active  # 150 ms into the pause: too soon
+    events += feed_frames(s, signal(("sil", 4)), 45 * F)
+    assert not of(events, UttEnd) and s.active  # 270 ms
+    events += feed_frames(s, signal(("sil", 1)), 49 * F)
+    assert of(events, UttEnd) == [UttEnd(1, 40 * F, "sentence")]  # 300 ms: the verdict takes effect
+
+
+def test_speech_resumed_before_sentence_min_ms_cancels_the_verdict():
+    s = Segmenter(WAITING, SR, vad=energy_vad, verdicts=True)
+    events = feed_frames(s, signal(("sil", 10), ("tone", 30), ("sil", 8)), 0)  # a 240 ms pause inside it
+    assert s.sentence_end(SentenceEnd(1, 40 * F)) == []
+    events += feed_frames(s, signal(("tone", 20), ("sil", 31)), 48 * F)
+    assert [e.utt for e in of(events, UttStart)] == [1] and of(events, UttResumed) == [UttResumed(1)]
+    # the verdict was on the first pause: the last one, without its own, lasts open_hangover_ms
+    assert of(events, UttEnd) == [UttEnd(1, 68 * F, "silence")]
 
 
 def test_without_a_verdict_a_pause_longer_than_the_hangover_stays_inside_the_utterance():

@@ -62,6 +62,12 @@ class VadConfig:
     open_hangover_ms: int = 800
     """With ``text_endpoint``: silence that ends an utterance whose text does not close a
     sentence (a pause inside one); at least ``hangover_ms``."""
+    sentence_min_ms: int = 400
+    """With ``text_endpoint``: the least silence after which a sentence verdict ends the
+    utterance. A verdict that comes sooner waits until the pause is this long, so that a pause
+    inside a sentence which the decode took for its end ("... somewhere safe. And ...", up to
+    360 ms of silence for the segmenter in the held-out corpus) is resumed in time, however fast
+    the decode is."""
     sentence_logprob: float = -0.5
     """With ``text_endpoint``: the log-probability the closing mark and the word before it need
     each for the text to count as a finished sentence (0 = certain; -0.5 is p >= 0.6; on the
@@ -99,6 +105,10 @@ class VadConfig:
         if self.open_hangover_ms < self.hangover_ms:
             raise ValueError(f"open_hangover_ms: must be at least hangover_ms ({self.hangover_ms}), "
                              f"got {self.open_hangover_ms}")
+        _check_int("sentence_min_ms", self.sentence_min_ms, 0)
+        if self.sentence_min_ms >= self.open_hangover_ms:
+            raise ValueError(f"sentence_min_ms: must be less than open_hangover_ms ({self.open_hangover_ms}), "
+                             f"got {self.sentence_min_ms}")
         if isinstance(self.sentence_logprob, bool) or not isinstance(self.sentence_logprob, (int, float)) \
                 or not -10.0 <= self.sentence_logprob <= 0.0:
             raise ValueError(f"sentence_logprob: must be a number in -10..0, got {self.sentence_logprob!r}")

@@ -19,7 +19,8 @@ a small state machine over them:
 * **text-aware endpointing** (a segmenter built with ``verdicts=True`` and ``text_endpoint``
   on): the inference worker reads the decode started at the tentative end
   (:mod:`stenod.daemon.endpoint`). If it closes a sentence, :meth:`Segmenter.sentence_end` ends
-  the utterance at once (reason ``"sentence"``), even before ``hangover_ms``; until that verdict
+  the utterance (reason ``"sentence"``) once the pause has lasted ``sentence_min_ms``, at once if
+  it already has, even before ``hangover_ms``; until that verdict
   comes, the pause is taken for one inside the sentence, and the utterance ends after
   ``open_hangover_ms`` of silence instead of ``hangover_ms``. A verdict that comes after the
   speech resumed is ignored (the utterance goes on); speech after an early end starts the next
@@ -152,6 +153,7 @@ class Segmenter:
         self._early = frames(cfg.early_ms)
         self._resume = max(1, frames(cfg.resume_ms))
         self._open_hang = max(self._hang, frames(cfg.open_hangover_ms))
+        self._sentence_min = frames(cfg.sentence_min_ms)
         self._text = verdicts and cfg.text_endpoint and self._early > 0
         self._max = round(cfg.max_utterance_s * sample_rate)
         self._search = round(cfg.split_search_s * sample_rate)
@@ -169,6 +171,7 @@ class Segmenter:
         self._silence_run = 0  # unvoiced frames since the last voiced one (speech state)
         self._tentative = False
         self._hang_now = self._hang  # silence that ends the current pause (longer awaiting a verdict)
+        self._verdict = False  # a sentence verdict on the current pause, waiting for sentence_min_ms
         self._resume_run = 0  # consecutive voiced frames inside a silence (speech state)
         self._voiced_run = 0  # consecutive voiced frames (idle state)
         self._floor = 0  # pre-roll never reaches before this (end of the previous utterance)
@@ -223,8 +226,9 @@ class Segmenter:
         events: list[SegEvent] = []
         if self._text and self._active and self._tentative and ev.utt == self._utt \
                 and ev.end == self._last_voiced_end:
-            self._end(events, ev.end, "sentence")
-            self._voiced_run = self._resume_run  # a blip in progress may be the next onset
+            self._verdict = True
+            if self._silence_run >= self._sentence_min:
+                self._sentence_end(events)
         return events
 
     def flush(self) -> list[SegEvent]:
@@ -259,18 +263,25 @@ class Segmenter:
             self._send(events, start, samples)
             self._last_voiced_end = end
             self._silence_run = 0
-            self._tentative = False
+            self._tentative = self._verdict = False
             self._hang_now = self._hang
         else:  # silence, or a voiced blip too short to resume: the hangover runs on
             self._silence_run += 1
             if self._early and not self._tentative and self._silence_run >= self._early:
                 self._tentative_end(events)
+            if self._verdict and self._silence_run >= self._sentence_min:
+                self._sentence_end(events)
+                return
             if self._silence_run >= self._hang_now:
                 self._end(events, self._last_voiced_end, "silence")
                 self._voiced_run = self._resume_run  # a blip that outlasted the hangover may be an onset
                 return
         if end - self._utt_start >= self._max:
             self._split(events, end)
+
+    def _sentence_end(self, events: list[SegEvent]) -> None:
+        self._end(events, self._last_voiced_end, "sentence")
+        self._voiced_run = self._resume_run  # a blip in progress may be the next onset
 
     def _onset_reached(self, events: list[SegEvent], end: int) -> None:
         onset_start = end - self._onset * self._flen
@@ -294,7 +305,7 @@ class Segmenter:
 
     def _end(self, events: list[SegEvent], end: int, reason: EndReason) -> None:
         self._emit(events, UttEnd(self._utt, end, reason))
-        self._active = False
+        self._active = self._verdict = False
         self._floor = end
         self._voiced_run = 0
         self._silence_run = 0
