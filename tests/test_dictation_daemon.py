@@ -81,11 +81,12 @@ def gated(corpus, stenod_env, bundled_model, tmp_path_factory):
         wait_ready(stenod_env, ctl)
         yield Gated(stenod_env, events, ctl, proc, rec, bar)
     finally:
-        proc.stdin.close()  # end of stream: the daemon finishes
+        proc.send_signal(signal.SIGTERM)  # the end of stdin alone would leave it running (no --exit-at-end)
         try:
-            proc.wait(60)
+            proc.communicate(timeout=20)
         except subprocess.TimeoutExpired:
             proc.kill()
+            raise
         rec.stop()
         bar.stop()
 
