@@ -260,6 +260,8 @@ def test_bench_on_a_subset(corpus, stenod_env, bundled_model, tmp_path):
     else:
         assert 0 <= res["idle_cpu_pct"] <= 100 * (os.cpu_count() or 1)
     assert "offline" in out.stdout and "final latency" in out.stdout and "idle CPU" in out.stdout
+    m = r["machine"]  # the CPU it ran on, also in the summary's first line
+    assert m["cpus"] == os.cpu_count() and m["cpu"] and f"{m['cpu']}, {m['cpus']} cores" in out.stdout.splitlines()[0]
     assert "offline 1/3 clips" in out.stderr and "streaming" in out.stderr  # progress
     assert (tmp_path / "b.png").stat().st_size > 10_000
 

@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import collections
 import os
-import platform
 import threading
 import time
 from collections.abc import Callable
@@ -49,6 +48,7 @@ from stenod import SAMPLE_RATE
 from stenod.asr.synthetic import SyntheticBackend
 from stenod.bench.multistream import CAPACITY_GOAL_MS, find_capacity, keeps_up
 from stenod.bench.report import latency_stats
+from stenod.bench.resources import machine
 from stenod.config.sections import DecodeConfig, StreamConfig
 from stenod.config.vad import VadConfig
 from stenod.daemon.inbox import EndOfStream, Inbox, StreamInput, Timeline
@@ -209,7 +209,7 @@ def _result(backend: SyntheticBackend, labels: list[str], plans: list[list[Utt]]
             "final_batch_sizes": {str(k): v for k, v in sorted(final_sizes.items())},
             "max_lag_s": round(max_lag, 3), "overrun_s": round(overrun_s, 3), "per_stream": per_stream,
             "date": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "machine": {"cpus": os.cpu_count(), "platform": platform.platform()}}
+            "machine": machine()}
 
 
 def _device_name(device: str) -> str:

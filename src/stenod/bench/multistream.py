@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import platform
 import sys
 import time
 from collections.abc import Callable
@@ -31,7 +30,7 @@ import numpy as np
 
 from stenod.bench.corpus import Corpus, StreamPlan, build_stream, read_pcm, write_wav
 from stenod.bench.report import latency_stats, num
-from stenod.bench.resources import OtherLoad
+from stenod.bench.resources import OtherLoad, machine
 from stenod.bench.score import score_stream
 from stenod.bench.streaming import BenchError, _decode, _stop, _Tail, spawn_daemon, start_listener
 from stenod.protocol import DEFAULT_STREAM
@@ -143,7 +142,7 @@ def _score(records: list[dict], labels: list[str], plans: list[StreamPlan], spee
             "finals": sum(s["finals"] for s in per_stream), "utterances": sum(s["utterances"] for s in per_stream),
             "per_stream": per_stream, "other_load_pct": num(load.pct(), 1),
             "date": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "machine": {"cpus": os.cpu_count(), "platform": platform.platform()}}
+            "machine": machine()}
 
 
 def keeps_up(result: dict[str, Any], goal_ms: float = CAPACITY_GOAL_MS) -> bool:

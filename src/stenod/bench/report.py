@@ -100,7 +100,9 @@ def format_report(r: dict[str, Any]) -> str:
     clock = "wall clock" + (f", audio at {speed:g}x" if speed != 1 else "")
     if r.get("via_mic"):
         clock += ", via a microphone: from the sink's playback clock"
-    lines = [f"stenod bench: {r['model']} on {r['device']}{assistant}  ({r.get('corpus', '')})", ""]
+    m = r.get("machine") or {}
+    host = f", {m['cpu']}, {m.get('cpus')} cores" if m.get("cpu") else ""
+    lines = [f"stenod bench: {r['model']} on {r['device']}{assistant}{host}  ({r.get('corpus', '')})", ""]
     if o.get("skipped"):
         lines.append("offline      skipped")
     else:

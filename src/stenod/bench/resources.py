@@ -1,4 +1,5 @@
-"""What the daemon costs: CPU time and peak memory of its process, sampled from /proc.
+"""What the daemon costs: CPU time and peak memory of its process, sampled from /proc; and the
+machine it ran on (:func:`machine`), recorded with every result.
 
 ``/proc/<pid>/stat`` gives the process's user+system CPU time (all threads) in clock ticks,
 ``/proc/<pid>/status`` its peak resident set (VmHWM). The sampler records both every few hundred
@@ -9,10 +10,23 @@ computed afterwards from the samples that bracket it.
 from __future__ import annotations
 
 import os
+import platform
 import time
 from dataclasses import dataclass, field
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def machine() -> dict[str, object]:
+    """The machine a result was measured on: CPU model and count, platform, Python."""
+    model = None
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            model = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), None)
+    except OSError:
+        pass
+    return {"cpu": model or platform.processor() or None, "cpus": os.cpu_count(), "platform": platform.platform(),
+            "machine": platform.machine(), "python": platform.python_version()}
 
 
 def cpu_ticks(pid: int) -> int | None:

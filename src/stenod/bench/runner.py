@@ -8,8 +8,6 @@ end unless ``keep`` names a directory to keep it in.
 
 from __future__ import annotations
 
-import os
-import platform
 import shutil
 import tempfile
 import time
@@ -21,7 +19,7 @@ from typing import Any, Callable
 from stenod import __version__
 from stenod.bench.corpus import Corpus, build_stream, load_corpus
 from stenod.bench.report import latency_stats, num
-from stenod.bench.resources import OtherLoad
+from stenod.bench.resources import OtherLoad, machine
 from stenod.bench.score import StreamScore, score_stream
 from stenod.bench.streaming import StreamRun, idle_window, run_stream
 
@@ -94,8 +92,7 @@ def run_bench(opts: BenchOptions, progress: Callable[[str], None], line: Callabl
         "resources": {"idle_cpu_pct": None, "peak_rss_mb": None, "ready_s": None},
         "corpus": str(corpus.dir), "speed": opts.speed, "via_mic": opts.via_mic,
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "machine": platform.machine(),
-                    "python": platform.python_version()},
+        "machine": machine(),
         "stenod_version": __version__, "details": {},
     }
     if not opts.skip_offline and corpus.clips:
