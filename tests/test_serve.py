@@ -107,7 +107,9 @@ def test_requests_without_the_token_get_401(serve_server, clips, token):
     assert status == 401 and json.loads(body)["error"]["type"] == "authentication_error"
     reqs = [request_to_wire(DecodeRequest(load_audio(clips[0]["path"])))]
     for method, path, payload in (("POST", "/v1/stenod/decode", {"requests": reqs}), ("GET", "/v1/stenod/status", None),
-                                  ("POST", "/v1/stenod/prompt", {"max_tokens": 8}), ("GET", "/v1/models", None)):
+                                  ("POST", "/v1/stenod/prompt", {"max_tokens": 8}), ("GET", "/v1/models", None),
+                                  ("POST", "/v1/audio/transcriptions", None),  # malformed too: still 401 first
+                                  ("GET", "/v1/no-such-route", None)):
         status, body = serve_server.json(method, path, payload, token=token)
         assert status == 401 and "bearer token" in body["error"]["message"], (path, body)
 

@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI, File, Form, Header, HTTPException, Request, UploadFile
+from fastapi import FastAPI, File, Form, HTTPException, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from ray import serve
@@ -37,11 +37,23 @@ MAX_UPLOAD = 200 * 1024 * 1024
 api = FastAPI(title="stenod", docs_url=None, redoc_url=None, openapi_url=None)
 
 
+@api.middleware("http")
+async def _bearer_token(request: Request, call_next):
+    """Every request needs the token, checked before anything else (even a malformed request
+    without it gets 401, not a validation error). The replica puts the token in the app's state."""
+    scheme, _, token = (request.headers.get("authorization") or "").partition(" ")
+    expected = getattr(request.app.state, "token", None)
+    if expected is None or scheme.lower() != "bearer" \
+            or not secrets.compare_digest(token.strip().encode(), expected.encode()):
+        return JSONResponse(error_body("missing or wrong bearer token (Authorization: Bearer "
+                                       "<the token `stenod serve` printed the path of>)", "authentication_error"),
+                            status_code=401, headers={"WWW-Authenticate": "Bearer"})
+    return await call_next(request)
+
+
 @api.exception_handler(HTTPException)
 async def _http_error(request: Request, exc: HTTPException) -> JSONResponse:
-    kind = "authentication_error" if exc.status_code == 401 else "invalid_request_error"
-    headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
-    return JSONResponse(error_body(str(exc.detail), kind), status_code=exc.status_code, headers=headers)
+    return JSONResponse(error_body(str(exc.detail), "invalid_request_error"), status_code=exc.status_code)
 
 
 @api.exception_handler(RequestValidationError)
@@ -87,6 +99,7 @@ class StenodService:
         from stenod.asr.options import BackendOptions
 
         self.settings = settings
+        api.state.token = settings.token  # for the token check of every request (_bearer_token)
         options = BackendOptions.from_config(settings.cfg.model, threads=settings.threads)
         self.backend = load_backend(settings.cfg.model.name if settings.explicit else None, options)
         self.backend.warm_up()
@@ -95,13 +108,6 @@ class StenodService:
         self.decode_one.set_max_batch_size(settings.max_batch_size)
         self.decode_one.set_batch_wait_timeout_s(settings.batch_wait_s)
         log.info("stenod replica %d: %s on %s", os.getpid(), self.backend.name, self.backend.device)
-
-    def check_token(self, authorization: str | None) -> None:
-        scheme, _, token = (authorization or "").partition(" ")
-        if scheme.lower() != "bearer" or not secrets.compare_digest(token.strip().encode(),
-                                                                     self.settings.token.encode()):
-            raise HTTPException(status_code=401, detail="missing or wrong bearer token (Authorization: Bearer "
-                                                        "<the token `stenod serve` printed the path of>)")
 
     @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.01)
     async def decode_one(self, requests: list[DecodeRequest]) -> list[Transcript | None]:
@@ -113,8 +119,7 @@ class StenodService:
         return await asyncio.get_running_loop().run_in_executor(self.pool, fn, *args)
 
     @api.post("/v1/stenod/decode")
-    async def native_decode(self, request: Request, authorization: str | None = Header(None)) -> dict:
-        self.check_token(authorization)
+    async def native_decode(self, request: Request) -> dict:
         body = await _json_object(request)
         items = body.get("requests")
         if not isinstance(items, list) or not items:
@@ -131,8 +136,7 @@ class StenodService:
         return {"results": [transcript_to_wire(t) for t in results]}
 
     @api.post("/v1/stenod/prompt")
-    async def native_prompt(self, request: Request, authorization: str | None = Header(None)) -> dict:
-        self.check_token(authorization)
+    async def native_prompt(self, request: Request) -> dict:
         body = await _json_object(request)
         vocabulary, context, max_tokens = body.get("vocabulary", []), body.get("context", ""), body.get("max_tokens")
         if not isinstance(vocabulary, list) or not all(isinstance(w, str) for w in vocabulary):
@@ -144,27 +148,23 @@ class StenodService:
         return {"tokens": await self.on_pool(self.backend.encode_prompt, vocabulary, context, max_tokens)}
 
     @api.get("/v1/stenod/status")
-    async def native_status(self, authorization: str | None = Header(None)) -> dict:
-        self.check_token(authorization)
+    async def native_status(self) -> dict:
         out = status_to_wire(self.backend.name, self.backend.device, self.backend.status())
         out["replica"] = {"pid": os.getpid(), "id": serve.get_replica_context().replica_id.unique_id}
         return out
 
     @api.get("/v1/models")
-    async def models(self, authorization: str | None = Header(None)) -> dict:
-        self.check_token(authorization)
+    async def models(self) -> dict:
         return {"object": "list", "data": [{"id": self.backend.name, "object": "model", "created": 0,
                                             "owned_by": "stenod"}]}
 
     @api.post("/v1/audio/transcriptions")
     async def transcriptions(self, file: UploadFile = File(...), model: str | None = Form(None),
                              prompt: str = Form(""), language: str | None = Form(None),
-                             temperature: float = Form(0.0), response_format: str = Form("json"),
-                             authorization: str | None = Header(None)) -> Response:
+                             temperature: float = Form(0.0), response_format: str = Form("json")) -> Response:
         from stenod import SAMPLE_RATE
         from stenod.audio import AudioError, load_audio, split_windows
 
-        self.check_token(authorization)
         fmt = check_format(response_format)
         if not 0.0 <= temperature <= 1.0:
             raise OpenAIError("temperature must be between 0 and 1", param="temperature")
