@@ -117,6 +117,16 @@ def _build_corpus(cache_root: Path) -> Path:
     return target
 
 
+def synthesize(sentences: list[str], out: Path, *args: str) -> Path:
+    """A small corpus of ``sentences`` made by the shared generator in ``out`` (``args``: more of
+    its options, e.g. ``--voices``); returns the directory of its manifest."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "sentences.txt").write_text("\n".join(sentences) + "\n")
+    subprocess.run([sys.executable, str(shared_dir() / "corpus" / "make_corpus.py"), str(out / "sentences.txt"),
+                    str(out / "c"), *args], check=True, capture_output=True, timeout=300)
+    return out / "c"
+
+
 @pytest.fixture(scope="session")
 def corpus() -> Corpus:
     """The speech corpus, built once and cached in ``<repo>/.corpus/<hash of its inputs>/``."""

@@ -3,14 +3,11 @@ prompt, a user vocabulary. Real model (bundled tiny.en), real corpus audio, the 
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 import soundfile as sf
 
-from conftest import shared_dir
+from conftest import synthesize
 from daemon_helpers import run_to_end
 from model_fixtures import bundled_model, stenod_env  # noqa: F401
 from stenod.asr.backend import BackendOptions, load_backend
@@ -60,13 +57,8 @@ def test_beam_finals_equal_offline_beam_decodes_with_the_same_prompt(corpus, ste
 
 @pytest.fixture(scope="module")
 def names_corpus(tmp_path_factory):
-    out = tmp_path_factory.mktemp("names")
-    sentences = out / "sentences.txt"
-    sentences.write_text("\n".join(NAMES) + "\n")
-    gen = shared_dir() / "corpus" / "make_corpus.py"
-    subprocess.run([sys.executable, str(gen), str(sentences), str(out / "c"), "--voices", "fest_slt_hts",
-                    "--session-utterances", "1"], check=True, capture_output=True, timeout=300)
-    return load_corpus(out / "c")
+    return load_corpus(synthesize(NAMES, tmp_path_factory.mktemp("names"), "--voices", "fest_slt_hts",
+                                  "--session-utterances", "1"))
 
 
 def test_vocabulary_fixes_names_and_changes_nothing_else(names_corpus, corpus, backend):
