@@ -176,6 +176,11 @@ int main(int argc, char **argv) {
     void *sub = zmq_socket(ctx, ZMQ_SUB);
     int linger = 0;
     zmq_setsockopt(sub, ZMQ_LINGER, &linger, sizeof linger);
+    /* A signal interrupts a receive only while it waits: one that lands while libzmq is busy (the
+     * daemon going away, a message arriving) would leave the next receive waiting for ever. So the
+     * receive gives up every 200 ms and the loop looks at stop_requested again. */
+    int timeout_ms = 200;
+    zmq_setsockopt(sub, ZMQ_RCVTIMEO, &timeout_ms, sizeof timeout_ms);
     const char *topic = "stenod.v1.transcript.final";
     zmq_setsockopt(sub, ZMQ_SUBSCRIBE, topic, strlen(topic));
     if (zmq_connect(sub, endpoint) != 0) {
@@ -194,6 +199,7 @@ int main(int argc, char **argv) {
             if (zmq_msg_recv(&part, sub, 0) < 0) {
                 zmq_msg_close(&part);
                 for (int k = 0; k < count; k++) zmq_msg_close(&frames[k]);
+                if (zmq_errno() == EAGAIN && count == 0) break; /* nothing within the timeout */
                 if (zmq_errno() == EINTR || zmq_errno() == ETERM) goto out;
                 fprintf(stderr, "stenod-subscribe: receive failed: %s\n", zmq_strerror(zmq_errno()));
                 status = 1;
